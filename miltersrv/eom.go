@@ -1,0 +1,178 @@
+package miltersrv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/envelope"
+	"github.com/sluice-mta/sluice/filter"
+	"github.com/sluice-mta/sluice/milter"
+)
+
+// endOfMessage runs the filter's EndOfMessage, keeping the MTA's timer
+// alive with SMFIR_PROGRESS, then sends the edits and the verdict.
+func (c *conn) endOfMessage(ctx context.Context, last []byte) error {
+	defer func() { c.skipBody = false }()
+	sess, err := c.session(ctx)
+	if err != nil {
+		c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
+		return err
+	}
+	if len(last) > 0 && !c.skipBody && !c.needs.Skip.Has(filter.StageBody) {
+		var v filter.Verdict
+		if err := c.guard(ctx, func() { v = sess.Body(ctx, last) }); err != nil {
+			c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
+			return err
+		}
+		if v.Terminal() {
+			return c.reply(filter.StageEndOfMessage, v)
+		}
+	}
+	mod := filter.NewModifier(c.needs.Edits&editsFor(c.neg.actions), c.progress)
+	var v filter.Verdict
+	stop := c.keepAlive(ctx)
+	err = c.guard(ctx, func() { v = sess.EndOfMessage(ctx, mod) })
+	stop()
+	if err != nil {
+		c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
+		return err
+	}
+	c.macros.clearTransaction()
+	if v.Terminal() {
+		return c.reply(filter.StageEndOfMessage, v)
+	}
+	if err := c.sendEdits(mod.Edits(), c.response(filter.StageEndOfMessage, v)); err != nil {
+		return fmt.Errorf("sending edits: %w", err)
+	}
+	return nil
+}
+
+// progress sends SMFIR_PROGRESS; Modifier.Progress calls it.
+func (c *conn) progress(context.Context) error {
+	return c.send(milter.Progress{})
+}
+
+// keepAlive sends SMFIR_PROGRESS every ProgressInterval until stop is
+// called.
+func (c *conn) keepAlive(ctx context.Context) (stop func()) {
+	every := c.srv.opts.ProgressInterval
+	if every < 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := c.progress(ctx); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// sendEdits writes the edits as milter modification replies, then final,
+// with one flush. A replaced body is streamed in negotiated-size chunks.
+func (c *conn) sendEdits(edits []filter.Edit, final milter.Response) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	for _, e := range edits {
+		var err error
+		if e.Kind == filter.ReplaceBody {
+			err = c.writeBody(e.Body)
+		} else {
+			err = c.w.WritePacket(editResponse(e).Encode())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := c.w.WritePacket(final.Encode()); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+func editResponse(e filter.Edit) milter.Response {
+	switch e.Kind {
+	case filter.AddHeader:
+		return milter.AddHeader{Name: e.Name, Value: e.Value}
+	case filter.InsertHeader:
+		return milter.InsertHeader{Index: uint32(e.Index), Name: e.Name, Value: e.Value}
+	case filter.ChangeHeader:
+		return milter.ChangeHeader{Index: uint32(e.Index), Name: e.Name, Value: e.Value}
+	case filter.DeleteHeader:
+		return milter.ChangeHeader{Index: uint32(e.Index), Name: e.Name}
+	case filter.AddRecipient:
+		return addRecipient(e.Address)
+	case filter.DeleteRecipient:
+		return milter.DelRcpt{Rcpt: angle(e.Address.Addr)}
+	case filter.ChangeSender:
+		return milter.ChangeFrom{From: angle(e.Address.Addr), Args: e.Address.ParamString()}
+	case filter.Quarantine:
+		return milter.Quarantine{Reason: e.Reason}
+	}
+	panic(fmt.Sprintf("miltersrv: no reply for edit %v", e.Kind))
+}
+
+func addRecipient(a envelope.Address) milter.Response {
+	if len(a.Params) > 0 {
+		return milter.AddRcptPar{Rcpt: angle(a.Addr), Args: a.ParamString()}
+	}
+	return milter.AddRcpt{Rcpt: angle(a.Addr)}
+}
+
+func angle(addr string) string {
+	if strings.HasPrefix(addr, "<") {
+		return addr
+	}
+	return "<" + addr + ">"
+}
+
+// writeBody streams the replacement body as SMFIR_REPLBODY packets of at
+// most the negotiated chunk size. An empty body still yields one empty
+// packet, so the MTA replaces the body with nothing. Each chunk is written
+// with a fresh write deadline: a large body may take a while.
+func (c *conn) writeBody(body io.Reader) error {
+	buf := make([]byte, c.neg.chunk)
+	sent := false
+	for {
+		n, err := io.ReadFull(body, buf)
+		if n > 0 || !sent {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+			if werr := c.w.WritePacket(milter.ReplaceBody{Chunk: buf[:n]}.Encode()); werr != nil {
+				return werr
+			}
+			sent = true
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the replacement body: %w", err)
+		}
+	}
+}
+
+func parseAddrPort(addr string, port uint16) (netip.AddrPort, error) {
+	a, err := netip.ParseAddr(strings.TrimPrefix(addr, "IPv6:"))
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a, port), nil
+}
