@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
-	"strings"
+
 	"sync"
 	"testing"
 	"time"
@@ -108,9 +108,14 @@ func (m *mta) expect(want ...milter.Response) {
 // expectClosed asserts the server closes the connection.
 func (m *mta) expectClosed() {
 	m.t.Helper()
+	m.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	p, err := m.r.ReadPacket()
 	if err == nil {
 		m.t.Fatalf("got %v, want the connection closed", p)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		m.t.Fatalf("connection still open after 10s")
 	}
 }
 
@@ -253,4 +258,4 @@ func bodyOf(resps []milter.Response) []byte {
 	return b.Bytes()
 }
 
-var _ = strings.Join
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
