@@ -131,7 +131,7 @@ func (c *conn) refusal(v filter.Verdict) milter.Response {
 	if v.Reply != nil {
 		err := v.Reply.Validate()
 		if err == nil && (v.Reply.Code/100 == 5) == (v.Action == filter.ActionReject) {
-			return milter.ReplyCode{Text: v.Reply.String()}
+			return milter.ReplyCode{Text: wireReply(*v.Reply)}
 		}
 		c.log.Warn("filter gave an invalid reply; sending the plain verdict", "reply", v.Reply.String(), "err", err)
 	}
@@ -139,6 +139,22 @@ func (c *conn) refusal(v filter.Verdict) milter.Response {
 		return milter.Reject{}
 	}
 	return milter.TempFail{}
+}
+
+// wireReply renders a custom reply for SMFIR_REPLYCODE. The MTA treats
+// the text as a format string, so '%' is doubled; Postfix refuses a reply
+// without an enhanced status code, so X.7.1 (policy) is supplied when the
+// filter gave none.
+func wireReply(r filter.Reply) string {
+	if r.Enhanced == "" {
+		r.Enhanced = fmt.Sprintf("%d.7.1", r.Code/100)
+	}
+	lines := make([]string, len(r.Lines))
+	for i, l := range r.Lines {
+		lines[i] = strings.ReplaceAll(l, "%", "%%")
+	}
+	r.Lines = lines
+	return r.String()
 }
 
 // connFacts builds the connection facts from SMFIC_CONNECT and the macros.

@@ -94,6 +94,7 @@ func TestVerdictsAtEachStage(t *testing.T) {
 		{"skip body", filter.StageBody, filter.Skip, milter.Skip{}},
 		{"reject eom", filter.StageEndOfMessage, filter.CustomReply(554, "5.7.1", "spam"), milter.ReplyCode{Text: "554 5.7.1 spam"}},
 		{"invalid reply falls back", filter.StageMail, filter.Verdict{Action: filter.ActionReject, Reply: &filter.Reply{Code: 450, Enhanced: "5.0.0"}}, milter.Reject{}},
+		{"percent doubled, enhanced code supplied", filter.StageRcpt, filter.CustomReply(550, "", "100% full"), milter.ReplyCode{Text: "550 5.7.1 100%% full"}},
 		{"unknown", filter.StageUnknown, filter.CustomReply(502, "5.5.2", "what?"), milter.ReplyCode{Text: "502 5.5.2 what?"}},
 	}
 	for _, tt := range tests {
