@@ -60,7 +60,7 @@ func unionNeeds(filters []Filter) Needs {
 	for _, f := range filters {
 		fn := f.Needs()
 		n.Skip &= fn.Skip
-		n.NoReply &= fn.NoReply
+		n.NoReply &= fn.NoReply | fn.Skip // a member never answers a stage it skips
 		n.Edits |= fn.Edits
 		n.RejectedRecipients = n.RejectedRecipients || fn.RejectedRecipients
 		n.HeaderLeadingSpace = n.HeaderLeadingSpace || fn.HeaderLeadingSpace

@@ -119,7 +119,7 @@ func TestChainNeedsUnion(t *testing.T) {
 		Edits: filter.EditQuarantine, HeaderLeadingSpace: true,
 	}}
 	n := filter.NewChain(a, b).Needs()
-	if n.Skip != filter.Stages(filter.StageHelo) || n.NoReply != filter.Stages(filter.StageHeader) {
+	if n.Skip != filter.Stages(filter.StageHelo) || n.NoReply != filter.Stages(filter.StageHelo, filter.StageHeader, filter.StageBody) {
 		t.Errorf("skip %v noreply %v", n.Skip, n.NoReply)
 	}
 	if n.Edits != filter.EditAddHeader|filter.EditQuarantine || !n.HeaderLeadingSpace {

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/sluice-mta/sluice/config"
+	"github.com/sluice-mta/sluice/filter"
+	"github.com/sluice-mta/sluice/miltersrv"
+)
+
+// runMilter serves the configured filter chain to MTAs until ctx ends,
+// then drains for milter_server.shutdown_timeout.
+func runMilter(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if len(cfg.Milters) > 0 {
+		return fmt.Errorf("%s: milters: external milters need the milter client, which is not built yet (issue #3)", cfgName(cfg))
+	}
+	filters, err := buildFilters(cfg)
+	if err != nil {
+		return err
+	}
+	chain := filter.NewChain(filters...)
+	ms := cfg.MilterServer
+	srv := miltersrv.New(chain, miltersrv.Options{
+		Logger:           log,
+		MaxConnections:   ms.MaxConnections,
+		ReadTimeout:      ms.ReadTimeout,
+		WriteTimeout:     ms.WriteTimeout,
+		FailureVerdict:   failureVerdict(ms.FailureAction),
+		ProgressInterval: ms.ProgressInterval,
+		MaxPacket:        int(ms.MaxPacket),
+	})
+	l, err := miltersrv.Listen(ms.Listen.Spec)
+	if err != nil {
+		return fmt.Errorf("milter_server.listen %s: %w", ms.Listen.Spec, err)
+	}
+	log.Info("sluice milter listening", "listen", ms.Listen.Spec, "filters", chain.Name(), "config", cfgName(cfg))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("sluice milter shutting down", "timeout", ms.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), ms.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, miltersrv.ErrServerClosed) {
+		return serr
+	}
+	if err != nil {
+		log.Warn("shutdown timeout reached; remaining milter connections closed", "err", err)
+	}
+	return nil
+}
+
+func failureVerdict(action string) filter.Verdict {
+	switch action {
+	case "reject":
+		return filter.Reject
+	case "accept":
+		return filter.Accept
+	}
+	return filter.TempFail
+}
