@@ -1,0 +1,33 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// The commands below are part of the user-facing contract (DESIGN.md) but
+// not built yet: they say so and exit 2.
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run the SMTP front-end and its queue runner (not implemented yet)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  notImplemented("#5"),
+	}
+}
+
+func newMilterTestCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "milter-test ADDRESS [--eml FILE] [--from A] [--to A]... [--client-addr IP] [--helo NAME] [--json]",
+		Short:              "Drive any milter through one message (not implemented yet)",
+		DisableFlagParsing: true,
+		RunE:               notImplemented("#3"),
+	}
+}
+
+func newQueueCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "queue list | show ID | flush | hold ID | release ID | delete ID [--config FILE]",
+		Short:              "Queue operations, safe while serve runs (not implemented yet)",
+		DisableFlagParsing: true,
+		RunE:               notImplemented("#4"),
+	}
+}

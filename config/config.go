@@ -1,0 +1,164 @@
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Config is the whole validated configuration. Load fills every field:
+// a key that no layer sets holds its default.
+type Config struct {
+	// File is the configuration file read, "" when none was.
+	File string
+
+	Hostname string     // greeting, Received, macro j
+	DataDir  string     // spool, default maildir, state
+	LogLevel slog.Level // log_level: debug, info, warn, error
+
+	SMTP         SMTP
+	Queue        Queue
+	Downstream   Downstream
+	Milters      []Milter // external milters, in order
+	MilterServer MilterServer
+	Filters      Filters
+	Metrics      Metrics
+}
+
+// SMTP is the [smtp] table: the front-end's listeners, relay control and limits.
+type SMTP struct {
+	Listen              []string       // host:port
+	RelayDomains        []string       // accept RCPT for these domains from anyone
+	TrustedNetworks     []netip.Prefix // may relay to any domain
+	XClientHosts        []netip.Prefix // may send XCLIENT
+	XForwardHosts       []netip.Prefix // may send XFORWARD
+	MaxMessageSize      int64          // bytes
+	MaxRecipients       int
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	BareLF              string // BareLFReject or BareLFNormalize
+	TLS                 SMTPTLS
+	Auth                SMTPAuth
+}
+
+// Values of SMTP.BareLF.
+const (
+	BareLFReject    = "reject"
+	BareLFNormalize = "normalize"
+)
+
+// SMTPTLS is [smtp.tls]. Empty files mean a self-signed certificate for Hostname.
+type SMTPTLS struct {
+	CertFile string
+	KeyFile  string
+}
+
+// SMTPAuth is [smtp.auth]. An empty UsersFile means AUTH is not offered.
+type SMTPAuth struct {
+	UsersFile string
+}
+
+// Queue is the [queue] table.
+type Queue struct {
+	Dir    string          // resolved: <data_dir>/spool when the key is empty
+	Retry  []time.Duration // delays between delivery attempts; the last repeats
+	MaxAge time.Duration   // bounce after this long in the queue
+}
+
+// Downstream is the [downstream] table: where accepted mail is relayed.
+type Downstream struct {
+	Address  string // as written
+	Target   Target // Address parsed
+	TLS      string // none, opportunistic, required, verify
+	XClient  bool   // use XCLIENT when the downstream offers it
+	XForward bool   // else XFORWARD when offered
+}
+
+// Milter is one [[milters]] entry: an external milter in the chain.
+type Milter struct {
+	Name           string // defaults to the address as written
+	Address        Socket
+	DefaultAction  string // accept, tempfail, reject, quarantine, shutdown
+	ConnectTimeout time.Duration
+	CommandTimeout time.Duration
+	EOMTimeout     time.Duration
+}
+
+// MilterServer is the [milter_server] table used by `sluice milter`.
+type MilterServer struct {
+	Listen           Socket
+	MaxConnections   int
+	ReadTimeout      time.Duration // idle time waiting for the MTA's next command
+	WriteTimeout     time.Duration
+	ShutdownTimeout  time.Duration // how long sessions may finish after SIGTERM
+	FailureAction    string        // what a filter panic or error answers: tempfail, reject, accept
+	ProgressInterval time.Duration // SMFIR_PROGRESS period during a slow end of message
+	MaxPacket        int64         // 0: the codec's default
+}
+
+// Filters holds the built-in filters. A nil field is a filter that is off;
+// a table under [filters] in the file turns its filter on. When the file
+// has no [filters] table at all, the default set applies: headers, adding
+// "X-Filtered-By: sluice". A [filters] table in the file replaces that set
+// as a whole (an empty [filters] turns every built-in off).
+type Filters struct {
+	Headers *HeadersFilter
+	Access  *AccessFilter
+}
+
+// HeadersFilter is [filters.headers].
+type HeadersFilter struct {
+	Add    []HeaderField // added to every message, in order
+	Remove []string      // field names; every occurrence is removed
+}
+
+// HeaderField is one "Name: value" of HeadersFilter.Add.
+type HeaderField struct {
+	Name  string
+	Value string
+}
+
+// AccessFilter is [filters.access]: rules tried in order, first match wins.
+type AccessFilter struct {
+	Rules []AccessRule
+}
+
+// AccessRule is one [[filters.access.rules]] entry. Exactly one of Client,
+// HELO, Sender and Recipient is set; Match reports which.
+//
+//   - Client: an IP address, a CIDR prefix, or /regex/ on the client's name.
+//   - HELO: the exact HELO name (case-insensitive) or /regex/.
+//   - Sender, Recipient: an exact address (user@example.org), a domain
+//     (example.org), every subdomain (.example.org), or /regex/; "<>" is the
+//     null sender.
+//
+// Regexes use RE2 syntax (package regexp) between slashes.
+type AccessRule struct {
+	Client    string
+	HELO      string
+	Sender    string
+	Recipient string
+	Action    string // reject, tempfail, discard, quarantine, accept
+	Reply     string // optional "550 5.7.1 text" for reject and tempfail
+	Reason    string // quarantine reason
+}
+
+// Match returns the rule's match key ("client", "helo", "sender",
+// "recipient") and its pattern.
+func (r AccessRule) Match() (key, pattern string) {
+	switch {
+	case r.Client != "":
+		return "client", r.Client
+	case r.HELO != "":
+		return "helo", r.HELO
+	case r.Sender != "":
+		return "sender", r.Sender
+	default:
+		return "recipient", r.Recipient
+	}
+}
+
+// Metrics is [metrics]. An empty Listen turns the endpoint off.
+type Metrics struct {
+	Listen string // host:port
+}

@@ -1,0 +1,180 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestLoadValidation feeds one bad file per case and expects exactly the
+// listed errors, in order; "F" stands for the file's path.
+func TestLoadValidation(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name string
+		body string
+		want []string
+	}{
+		// Unknown keys and shapes.
+		{"unknown top key", `hostnme = "a"`, []string{`F: hostnme: unknown key (did you mean "hostname"?)`}},
+		{"unknown smtp key", "[smtp]\nmax_recipents = 3", []string{`F: smtp.max_recipents: unknown key (did you mean "max_recipients"?)`}},
+		{"unknown key far from any", "[smtp]\nfrobnicate = 1", []string{`F: smtp.frobnicate: unknown key`}},
+		{"upper-case key", `Hostname = "a"`, []string{`F: Hostname: unknown key (did you mean "hostname"?)`}},
+		{"unknown table", "[smpt]\nlisten = []", []string{`F: smpt: unknown key (did you mean "smtp"?)`}},
+		{"unknown filter", "[filters.dkim]", []string{`F: filters.dkim: unknown filter (have access, headers)`}},
+		{"unknown milter key", "[[milters]]\nadress = \"inet:1@127.0.0.1\"", []string{
+			`F: milters[0].adress: unknown key (did you mean "address"?)`,
+			`F: milters[0].address: missing (want unix:/path, inet:port@host or inet6:port@host)`}},
+		{"unknown rule key", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nactoin = \"x\"",
+			[]string{`F: filters.access.rules[0].actoin: unknown key (did you mean "action"?)`}},
+		{"table as value", `smtp = 3`, []string{`F: smtp: want a table ([smtp]), got integer 3`}},
+		{"milters as table", "[milters]\nname = \"x\"", []string{`F: milters: want an array of tables ([[milters]]), got a table`}},
+		{"milters entry not a table", `milters = [1]`, []string{`F: milters[0]: want a table, got integer 1`}},
+		{"filters as value", `filters = "headers"`, []string{`F: filters: want a table ([filters]), got string "headers"`}},
+
+		// Top level.
+		{"hostname type", `hostname = 3`, []string{`F: hostname: want a string, got integer 3`}},
+		{"hostname syntax", `hostname = "bad host"`, []string{`F: hostname: bad host name "bad host"`}},
+		{"data_dir empty", `data_dir = ""`, []string{`F: data_dir: must not be empty`}},
+		{"log_level", `log_level = "loud"`, []string{`F: log_level: unknown log level "loud" (want debug, info, warn, error)`}},
+
+		// [smtp]
+		{"listen empty", "[smtp]\nlisten = []", []string{`F: smtp.listen: must list at least one host:port`}},
+		{"listen string", "[smtp]\nlisten = \"127.0.0.1:25\"", []string{`F: smtp.listen: want an array of strings, got string "127.0.0.1:25"`}},
+		{"listen port", "[smtp]\nlisten = [\"127.0.0.1:99999\"]", []string{`F: smtp.listen[0]: bad address "127.0.0.1:99999": bad port "99999"`}},
+		{"listen no port", "[smtp]\nlisten = [\"127.0.0.1\"]", []string{`F: smtp.listen[0]: bad address "127.0.0.1" (want host:port)`}},
+		{"relay domain", "[smtp]\nrelay_domains = [\"exa mple.org\"]", []string{`F: smtp.relay_domains[0]: bad domain "exa mple.org"`}},
+		{"cidr", "[smtp]\ntrusted_networks = [\"10.0.0.0/33\"]",
+			[]string{`F: smtp.trusted_networks[0]: bad network "10.0.0.0/33" (want an address or CIDR such as 192.0.2.0/24)`}},
+		{"network item type", "[smtp]\nxclient_hosts = [1]", []string{`F: smtp.xclient_hosts[0]: want a string, got integer 1`}},
+		{"network host bits", "[smtp]\ntrusted_networks = [\"10.1.2.3/8\"]",
+			[]string{`F: smtp.trusted_networks[0]: network 10.1.2.3/8 has host bits set (did you mean 10.0.0.0/8?)`}},
+		{"network name", "[smtp]\nxforward_hosts = [\"localhost\"]",
+			[]string{`F: smtp.xforward_hosts[0]: bad network "localhost" (want an address or CIDR such as 192.0.2.0/24)`}},
+		{"size unit", "[smtp]\nmax_message_size = \"50Mb/s\"",
+			[]string{`F: smtp.max_message_size: bad size unit in "50Mb/s" (want B, kB, MB, GB, TB, KiB, MiB, GiB or TiB)`}},
+		{"size zero", "[smtp]\nmax_message_size = 0", []string{`F: smtp.max_message_size: must be > 0`}},
+		{"size negative", "[smtp]\nmax_message_size = -5", []string{`F: smtp.max_message_size: must be >= 0, got -5`}},
+		{"size float", "[smtp]\nmax_message_size = 1.5",
+			[]string{`F: smtp.max_message_size: want a size such as "50MiB" or a number of bytes, got float 1.5`}},
+		{"max_recipients", "[smtp]\nmax_recipients = -1", []string{`F: smtp.max_recipients: must be > 0, got -1`}},
+		{"max_connections type", "[smtp]\nmax_connections = \"many\"", []string{`F: smtp.max_connections: want an integer, got "many"`}},
+		{"max_connections_per_ip", "[smtp]\nmax_connections_per_ip = 0", []string{`F: smtp.max_connections_per_ip: must be > 0, got 0`}},
+		{"int range", "[smtp]\nmax_recipients = 99999999999", []string{`F: smtp.max_recipients: out of range: 99999999999`}},
+		{"bare_lf", "[smtp]\nbare_lf = \"allow\"", []string{`F: smtp.bare_lf: unknown policy "allow" (want reject, normalize)`}},
+		{"tls half", "[smtp.tls]\ncert_file = \"c.pem\"", []string{`F: smtp.tls: cert_file and key_file go together: set both or neither`}},
+
+		// [queue]
+		{"retry empty", "[queue]\nretry = []", []string{`F: queue.retry: must list at least one delay`}},
+		{"retry item", "[queue]\nretry = [\"1m\", \"soon\"]",
+			[]string{`F: queue.retry[1]: bad duration "soon" (want e.g. "30s", "5m", "1h30m", "5d")`}},
+		{"retry zero", "[queue]\nretry = [\"0s\"]", []string{`F: queue.retry[0]: must be > 0`}},
+		{"max_age", "[queue]\nmax_age = \"5x\"", []string{`F: queue.max_age: bad duration "5x" (want e.g. "30s", "5m", "1h30m", "5d")`}},
+		{"max_age zero", "[queue]\nmax_age = \"0\"", []string{`F: queue.max_age: must be > 0`}},
+		{"duration number", "[queue]\nmax_age = 5", []string{`F: queue.max_age: want a duration such as "30s", "5m" or "5d", got integer 5`}},
+
+		// [downstream]
+		{"downstream scheme", "[downstream]\naddress = \"http://a:1\"",
+			[]string{`F: downstream.address: bad downstream "http://a:1": unknown scheme "http" (want smtp, lmtp, lmtp+unix or maildir)`}},
+		{"downstream tls", "[downstream]\ntls = \"always\"",
+			[]string{`F: downstream.tls: unknown TLS policy "always" (want none, opportunistic, required, verify)`}},
+		{"downstream bool", "[downstream]\nxclient = \"yes\"", []string{`F: downstream.xclient: want true or false, got "yes"`}},
+
+		// [[milters]]
+		{"milter address", "[[milters]]\naddress = \"inet:8891\"",
+			[]string{`F: milters[0].address: "inet:8891": want a host and a non-zero port to dial`}},
+		{"milter port 0", "[[milters]]\naddress = \"inet:0@127.0.0.1\"",
+			[]string{`F: milters[0].address: "inet:0@127.0.0.1": want a host and a non-zero port to dial`}},
+		{"milter socket", "[[milters]]\naddress = \"127.0.0.1:8891\"",
+			[]string{`F: milters[0].address: bad socket "127.0.0.1:8891": unknown type "127.0.0.1" (want unix, local, inet or inet6)`}},
+		{"milter action", "[[milters]]\naddress = \"unix:/m\"\ndefault_action = \"tmpfail\"",
+			[]string{`F: milters[0].default_action: unknown action "tmpfail" (want accept, tempfail, reject, quarantine, shutdown)`}},
+		{"milter timeouts", "[[milters]]\naddress = \"unix:/m\"\nconnect_timeout = \"0s\"\ncommand_timeout = \"x\"\neom_timeout = 3", []string{
+			`F: milters[0].connect_timeout: must be > 0`,
+			`F: milters[0].command_timeout: bad duration "x" (want e.g. "30s", "5m", "1h30m", "5d")`,
+			`F: milters[0].eom_timeout: want a duration such as "30s", "5m" or "5d", got integer 3`}},
+		{"milter duplicate", "[[milters]]\nname = \"a\"\naddress = \"unix:/m\"\n[[milters]]\nname = \"a\"\naddress = \"unix:/n\"",
+			[]string{`F: milters[1].name: duplicate name "a" (also milters[0])`}},
+
+		// [milter_server]
+		{"server listen", "[milter_server]\nlisten = \"inet:99999@127.0.0.1\"",
+			[]string{`F: milter_server.listen: bad socket "inet:99999@127.0.0.1": bad port "99999"`}},
+		{"server max_connections", "[milter_server]\nmax_connections = 0", []string{`F: milter_server.max_connections: must be > 0, got 0`}},
+		{"server timeouts", "[milter_server]\nread_timeout = \"0s\"\nwrite_timeout = \"-1s\"\nshutdown_timeout = \"later\"\nprogress_interval = \"0\"", []string{
+			`F: milter_server.read_timeout: must be > 0`,
+			`F: milter_server.write_timeout: negative duration "-1s"`,
+			`F: milter_server.shutdown_timeout: bad duration "later" (want e.g. "30s", "5m", "1h30m", "5d")`,
+			`F: milter_server.progress_interval: must be > 0`}},
+		{"server failure_action", "[milter_server]\nfailure_action = \"discard\"",
+			[]string{`F: milter_server.failure_action: unknown action "discard" (want tempfail, reject, accept)`}},
+		{"server max_packet", "[milter_server]\nmax_packet = \"-1\"",
+			[]string{`F: milter_server.max_packet: bad size "-1" (want bytes or e.g. "64KiB", "50MiB", "1GB")`}},
+
+		// [metrics]
+		{"metrics listen", "[metrics]\nlisten = \"9425\"", []string{`F: metrics.listen: bad address "9425" (want host:port)`}},
+
+		// [filters.headers]
+		{"header add", "[filters.headers]\nadd = [\"X-No-Colon\", \"Bad Name: v\", \"X-A: a\\r\\nX-B: b\"]", []string{
+			`F: filters.headers.add[0]: want "Name: value", got "X-No-Colon"`,
+			`F: filters.headers.add[1]: bad header name "Bad Name"`,
+			`F: filters.headers.add[2]: header value must not contain CR, LF or NUL`}},
+		{"header add string", "[filters.headers]\nadd = \"X-A: 1\"", []string{`F: filters.headers.add: want an array of strings, got string "X-A: 1"`}},
+		{"header remove", "[filters.headers]\nremove = [\"X:Y\"]", []string{`F: filters.headers.remove[0]: bad header name "X:Y"`}},
+
+		// [[filters.access.rules]]
+		{"rule no match", "[[filters.access.rules]]\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0]: want exactly one of client, helo, sender, recipient; got 0`}},
+		{"rule two matches", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\nhelo = \"x\"\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0]: want exactly one of client, helo, sender, recipient; got 2`}},
+		{"rule empty helo is unset", "[[filters.access.rules]]\nclient = \"192.0.2.0/24\"\nhelo = \"\"\naction = \"rejct\"",
+			[]string{`F: filters.access.rules[0].action: unknown action "rejct" (want reject, tempfail, discard, quarantine, accept)`}},
+		{"rule client", "[[filters.access.rules]]\nclient = \"192.0.2.0/40\"\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0].client: want an address, a CIDR or /regex/, got "192.0.2.0/40"`}},
+		{"rule regex", "[[filters.access.rules]]\nsender = \"/[a/\"\naction = \"reject\"",
+			[]string{"F: filters.access.rules[0].sender: bad regex /[a/: error parsing regexp: missing closing ]: `[a`"}},
+		{"rule helo space", "[[filters.access.rules]]\nhelo = \"two words\"\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0].helo: pattern "two words" contains a space or control character`}},
+		{"rule helo address", "[[filters.access.rules]]\nhelo = \"user@example.org\"\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0].helo: want a name or /regex/, got "user@example.org"`}},
+		{"rule null recipient", "[[filters.access.rules]]\nrecipient = \"<>\"\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0].recipient: <> (the null sender) is only for sender rules`}},
+		{"rule client host bits", "[[filters.access.rules]]\nclient = \"192.0.2.1/24\"\naction = \"reject\"",
+			[]string{`F: filters.access.rules[0].client: network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)`}},
+		{"rule reply second line", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"550 5.7.1 no\\n450 later\"",
+			[]string{`F: filters.access.rules[0].reply: reply "550 5.7.1 no\n450 later": want a 5xx code`}},
+		{"rule reply CR", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"550 no\\r\\n550 no\"",
+			[]string{`F: filters.access.rules[0].reply: reply "550 no\r\n550 no" contains CR or NUL (separate lines with "\n")`}},
+		{"rule reply on discard", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"discard\"\nreply = \"550 no\"",
+			[]string{`F: filters.access.rules[0].reply: only for actions "reject" and "tempfail" (action is "discard")`}},
+		{"rule reply class", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"tempfail\"\nreply = \"550 5.7.1 no\"",
+			[]string{`F: filters.access.rules[0].reply: reply "550 5.7.1 no": want a 4xx code`}},
+		{"rule reply enhanced", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"554 4.7.1 no\"",
+			[]string{`F: filters.access.rules[0].reply: reply "554 4.7.1 no": enhanced code 4.7.1 does not match class 5`}},
+		{"rule reply code", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"5x0 no\"",
+			[]string{`F: filters.access.rules[0].reply: reply "5x0 no": want a 5xx code`}},
+		{"rule reason", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreason = \"why\"",
+			[]string{`F: filters.access.rules[0].reason: only for action "quarantine" (action is "reject")`}},
+		{"rule index", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\n" +
+			"[[filters.access.rules]]\nhelo = \"a\"\naction = \"accept\"\n[[filters.access.rules]]\nhelo = \"b\"\naction = \"rejct\"",
+			[]string{`F: filters.access.rules[2].action: unknown action "rejct" (want reject, tempfail, discard, quarantine, accept)`}},
+
+		// Everything is reported at once.
+		{"several", "hostnme = \"a\"\n[smtp]\nmax_recipients = -1\nbare_lf = \"x\"\n[queue]\nmax_age = \"5x\"", []string{
+			`F: hostnme: unknown key (did you mean "hostname"?)`,
+			`F: smtp.max_recipients: must be > 0, got -1`,
+			`F: smtp.bare_lf: unknown policy "x" (want reject, normalize)`,
+			`F: queue.max_age: bad duration "5x" (want e.g. "30s", "5m", "1h30m", "5d")`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.body)
+			cfg, err := Load(LoadOptions{File: path})
+			if err == nil {
+				t.Fatalf("Load() = %+v, want errors", cfg)
+			}
+			want := strings.ReplaceAll(strings.Join(tt.want, "\n"), "F: ", path+": ")
+			if err.Error() != want {
+				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
+			}
+		})
+	}
+}
