@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"os"
 	"strings"
 
 	"github.com/sluice-mta/sluice/envelope"
@@ -15,19 +16,68 @@ import (
 // each member records its edits in turn and the chain passes them on in
 // that order.
 //
+// Later members see earlier members' edits, as Postfix arranges for
+// several milters: a member placed after one that may edit headers or the
+// body does not see the header section and body as they stream in;
+// the chain keeps them (headers in memory, bounded; the body in an
+// unlinked temporary file) and, at end of message, gives that member the
+// message as the earlier members left it. Members before any such editor
+// see the message live, so their verdicts come early.
+//
 // The chain's Needs is the union of its members' (a stage is skipped only
 // when every member skips it); members are still called only for what they
 // declared: a member that skips a stage, does not want rejected recipients,
 // or wants header values without their leading space is served accordingly.
 type Chain struct {
 	members []Filter
+	live    []bool // member i sees header and body as they stream in
+	replay  bool   // some member does not: keep the message for it
 	needs   Needs
+	opts    ChainOptions
 }
 
-// NewChain returns a chain of filters, called in the given order.
+// ChainOptions bound what a chain keeps to replay a message to members
+// after an editor. The zero value has the defaults given.
+type ChainOptions struct {
+	// TempDir holds the body while a message is kept; default os.TempDir().
+	TempDir string
+	// MaxHeaderBytes bounds the header section kept; default 1 MiB. A
+	// larger one gets a temporary failure at end of message.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds the body kept; default 1 GiB.
+	MaxBodyBytes int64
+}
+
+// contentStages are the stages a member after an editor sees only at end
+// of message.
+var contentStages = Stages(StageHeader, StageEndOfHeaders, StageBody)
+
+// contentEdits are the edits that change what later members must see.
+const contentEdits = EditAddHeader | EditChangeHeader | EditInsertHeader | EditReplaceBody
+
+// NewChain returns a chain of filters, called in the given order, with
+// default ChainOptions.
 func NewChain(filters ...Filter) *Chain {
-	c := &Chain{members: filters}
-	c.needs = unionNeeds(filters)
+	return NewChainOptions(ChainOptions{}, filters...)
+}
+
+// NewChainOptions returns a chain of filters with the given options.
+func NewChainOptions(opts ChainOptions, filters ...Filter) *Chain {
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 1 << 20
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 30
+	}
+	c := &Chain{members: filters, opts: opts, live: make([]bool, len(filters))}
+	editorBefore := false
+	for i, f := range filters {
+		n := f.Needs()
+		c.live[i] = !editorBefore || n.Skip&contentStages == contentStages
+		c.replay = c.replay || !c.live[i]
+		editorBefore = editorBefore || n.Edits&contentEdits != 0
+	}
+	c.needs = unionNeeds(filters, c.live)
 	return c
 }
 
@@ -46,7 +96,7 @@ func (c *Chain) Filters() []Filter { return c.members }
 // Needs implements Filter.
 func (c *Chain) Needs() Needs { return c.needs }
 
-func unionNeeds(filters []Filter) Needs {
+func unionNeeds(filters []Filter, live []bool) Needs {
 	n := Needs{Skip: AllStages, NoReply: AllStages}
 	var explicit bool
 	for _, f := range filters {
@@ -57,10 +107,14 @@ func unionNeeds(filters []Filter) Needs {
 	if explicit {
 		n.Macros = map[Stage][]string{}
 	}
-	for _, f := range filters {
+	for i, f := range filters {
 		fn := f.Needs()
 		n.Skip &= fn.Skip
-		n.NoReply &= fn.NoReply | fn.Skip // a member never answers a stage it skips
+		quiet := fn.NoReply | fn.Skip // a member never answers a stage it skips
+		if !live[i] {
+			quiet |= contentStages // nor one it sees only at end of message
+		}
+		n.NoReply &= quiet
 		n.Edits |= fn.Edits
 		n.RejectedRecipients = n.RejectedRecipients || fn.RejectedRecipients
 		n.HeaderLeadingSpace = n.HeaderLeadingSpace || fn.HeaderLeadingSpace
@@ -99,14 +153,14 @@ func mergeNames(have, add []string) []string {
 // NewSession implements Filter: it opens a session on every member. If one
 // fails, those already opened are closed.
 func (c *Chain) NewSession(ctx context.Context, macros Macros) (Session, error) {
-	s := &chainSession{macros: macros, leadSpace: c.needs.HeaderLeadingSpace}
-	for _, f := range c.members {
+	s := &chainSession{c: c, macros: macros, leadSpace: c.needs.HeaderLeadingSpace}
+	for i, f := range c.members {
 		sess, err := f.NewSession(ctx, macros)
 		if err != nil {
 			s.Close(ctx)
 			return nil, err
 		}
-		s.members = append(s.members, &member{sess: sess, needs: f.Needs()})
+		s.members = append(s.members, &member{sess: sess, needs: f.Needs(), live: c.live[i]})
 	}
 	return s, nil
 }
@@ -114,6 +168,7 @@ func (c *Chain) NewSession(ctx context.Context, macros Macros) (Session, error) 
 type member struct {
 	sess     Session
 	needs    Needs
+	live     bool // sees header and body as they stream in
 	connDone bool // accepted at connect or HELO
 	msgDone  bool // accepted during the current message
 	skipBody bool // answered Skip to a body chunk
@@ -122,9 +177,11 @@ type member struct {
 func (m *member) active() bool { return !m.connDone && !m.msgDone }
 
 type chainSession struct {
+	c         *Chain
 	members   []*member
 	macros    Macros
 	leadSpace bool
+	kept      keptMessage // the message, for members that are not live
 }
 
 // each calls fn on every active member that does not skip st, stopping at
@@ -132,26 +189,31 @@ type chainSession struct {
 // is done, or Continue.
 func (s *chainSession) each(st Stage, fn func(*member) Verdict) Verdict {
 	for _, m := range s.members {
-		if !m.active() || m.needs.Skip.Has(st) {
+		if !m.active() || m.needs.Skip.Has(st) || (!m.live && contentStages.Has(st)) {
 			continue
 		}
-		v := fn(m)
-		switch {
-		case v.Terminal():
+		if v := s.note(m, st, fn(m)); v.Terminal() {
 			return v
-		case v.Action == ActionAccept && st <= StageHelo:
-			m.connDone = true
-		case v.Action == ActionAccept:
-			m.msgDone = true
-		case v.Action == ActionSkip && st == StageBody:
-			m.skipBody = true
 		}
 	}
 	return s.summary(st)
 }
 
+// note records what a member's verdict at st means for later calls.
+func (s *chainSession) note(m *member, st Stage, v Verdict) Verdict {
+	switch {
+	case v.Action == ActionAccept && st <= StageHelo:
+		m.connDone = true
+	case v.Action == ActionAccept:
+		m.msgDone = true
+	case v.Action == ActionSkip && st == StageBody:
+		m.skipBody = true
+	}
+	return v
+}
+
 func (s *chainSession) summary(st Stage) Verdict {
-	allDone, allSkipped := true, true
+	allDone, allSkipped := true, !s.c.replay
 	for _, m := range s.members {
 		if m.active() {
 			allDone = false
@@ -178,6 +240,7 @@ func (s *chainSession) Helo(ctx context.Context, name string) Verdict {
 }
 
 func (s *chainSession) Mail(ctx context.Context, from envelope.Address) Verdict {
+	s.kept.reset()
 	return s.each(StageMail, func(m *member) Verdict { return m.sess.Mail(ctx, from) })
 }
 
@@ -199,16 +262,19 @@ func (s *chainSession) Data(ctx context.Context) Verdict {
 }
 
 func (s *chainSession) Header(ctx context.Context, name, value string) Verdict {
-	stripped := value
-	if s.leadSpace {
-		stripped = strings.TrimPrefix(value, " ")
+	if s.c.replay {
+		s.kept.addHeader(name, value, s.c.opts.MaxHeaderBytes)
 	}
-	return s.each(StageHeader, func(m *member) Verdict {
-		if m.needs.HeaderLeadingSpace {
-			return m.sess.Header(ctx, name, value)
-		}
-		return m.sess.Header(ctx, name, stripped)
-	})
+	return s.each(StageHeader, func(m *member) Verdict { return s.header(ctx, m, name, value) })
+}
+
+// header gives m one header, with or without the leading space as it
+// declared.
+func (s *chainSession) header(ctx context.Context, m *member, name, value string) Verdict {
+	if s.leadSpace && !m.needs.HeaderLeadingSpace {
+		value = strings.TrimPrefix(value, " ")
+	}
+	return m.sess.Header(ctx, name, value)
 }
 
 func (s *chainSession) EndOfHeaders(ctx context.Context) Verdict {
@@ -216,25 +282,14 @@ func (s *chainSession) EndOfHeaders(ctx context.Context) Verdict {
 }
 
 func (s *chainSession) Body(ctx context.Context, chunk []byte) Verdict {
+	if s.c.replay {
+		s.kept.writeBody(chunk, s.c.opts)
+	}
 	return s.each(StageBody, func(m *member) Verdict {
 		if m.skipBody {
 			return Continue
 		}
 		return m.sess.Body(ctx, chunk)
-	})
-}
-
-// EndOfMessage gives each active member its own Modifier, limited to what
-// it declared, and passes its edits on to mod in order.
-func (s *chainSession) EndOfMessage(ctx context.Context, mod *Modifier) Verdict {
-	defer s.endMessage()
-	return s.each(StageEndOfMessage, func(m *member) Verdict {
-		own := NewModifier(m.needs.Edits, mod.progress)
-		v := m.sess.EndOfMessage(ctx, own)
-		for _, e := range own.Edits() {
-			mod.apply(e)
-		}
-		return v
 	})
 }
 
@@ -251,6 +306,7 @@ func (s *chainSession) Abort(ctx context.Context) {
 		}
 	}
 	s.endMessage()
+	s.kept.reset()
 }
 
 func (s *chainSession) Unknown(ctx context.Context, command string) Verdict {
@@ -261,4 +317,13 @@ func (s *chainSession) Close(ctx context.Context) {
 	for _, m := range s.members {
 		m.sess.Close(ctx)
 	}
+	s.kept.reset()
+}
+
+// tempDir returns where kept bodies go.
+func (o ChainOptions) tempDir() string {
+	if o.TempDir != "" {
+		return o.TempDir
+	}
+	return os.TempDir()
 }
