@@ -200,3 +200,7 @@ func (w *Writer) Flush() error {
 
 // Buffered returns the number of bytes waiting for Flush.
 func (w *Writer) Buffered() int { return w.bw.Buffered() }
+
+// Buffered returns the number of bytes already read from the stream and
+// not yet returned in a packet.
+func (r *Reader) Buffered() int { return r.br.Buffered() }

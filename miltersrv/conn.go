@@ -33,8 +33,11 @@ type conn struct {
 	log *slog.Logger
 	r   *milter.Reader
 
-	wmu sync.Mutex // guards w: the progress ticker writes too
+	wmu sync.Mutex // guards w and inEOM: the progress timer writes too
 	w   *milter.Writer
+
+	inEOM         bool        // end of message is running: progress may be sent
+	progressTimer *time.Timer // created on the first end of message
 
 	neg    negotiated
 	needs  filter.Needs
@@ -91,6 +94,7 @@ func (c *conn) serve(ctx context.Context) {
 	defer cancel()
 	defer c.nc.Close()
 	defer c.closeSession(ctx)
+	defer c.stopKeepAlive()
 	err := c.handshake()
 	if err == nil {
 		err = c.loop(ctx)
@@ -112,15 +116,24 @@ func (c *conn) isDraining() bool {
 	return c.draining
 }
 
-func (c *conn) read() (milter.Command, error) {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
+// readPacket reads the next packet. The read deadline is set only when
+// the reader has nothing buffered: a pipelined burst of packets costs one
+// deadline, not one per packet.
+func (c *conn) readPacket() (milter.Packet, error) {
+	if c.r.Buffered() == 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
+	}
 	c.stateMu.Lock()
 	if c.draining && !c.inSession {
 		c.stateMu.Unlock()
-		return nil, errQuit
+		return milter.Packet{}, errQuit
 	}
 	c.stateMu.Unlock()
-	p, err := c.r.ReadPacket()
+	return c.r.ReadPacket()
+}
+
+func (c *conn) read() (milter.Command, error) {
+	p, err := c.readPacket()
 	if err != nil {
 		return nil, err
 	}
@@ -173,14 +186,38 @@ func (c *conn) sendAll(resps []milter.Response) error {
 
 func (c *conn) loop(ctx context.Context) error {
 	for {
-		cmd, err := c.read()
+		p, err := c.readPacket()
 		if err != nil {
 			return err
 		}
-		if err := c.dispatch(ctx, cmd); err != nil {
+		if err := c.handle(ctx, p); err != nil {
 			return err
 		}
 	}
+}
+
+// handle takes macros and body chunks straight from the packet, without
+// decoding them into values (they are most of the traffic); everything
+// else goes through the codec.
+func (c *conn) handle(ctx context.Context, p milter.Packet) error {
+	switch p.Code {
+	case milter.CmdMacro:
+		stage, pairs, err := milter.ScanMacro(p)
+		if err != nil {
+			return err
+		}
+		c.macros.set(stage, pairs)
+		return nil
+	case milter.CmdBody:
+		return c.body(ctx, p.Data)
+	case milter.CmdEndOfBody:
+		return c.endOfMessage(ctx, p.Data)
+	}
+	cmd, err := milter.DecodeCommand(p)
+	if err != nil {
+		return err
+	}
+	return c.dispatch(ctx, cmd)
 }
 
 // session returns the filter session, opening it on the first stage of an

@@ -13,9 +13,6 @@ import (
 // dispatch handles one command from the MTA.
 func (c *conn) dispatch(ctx context.Context, cmd milter.Command) error {
 	switch cmd := cmd.(type) {
-	case milter.Macro:
-		c.macros.set(cmd.Stage, cmd.Pairs)
-		return nil
 	case milter.Connect:
 		conn := connFacts(cmd, &c.macros)
 		return c.stage(ctx, filter.StageConnect, func(s filter.Session) filter.Verdict { return s.Connect(ctx, conn) })
@@ -34,10 +31,6 @@ func (c *conn) dispatch(ctx context.Context, cmd milter.Command) error {
 		return c.stage(ctx, filter.StageHeader, func(s filter.Session) filter.Verdict { return s.Header(ctx, cmd.Name, cmd.Value) })
 	case milter.EndOfHeaders:
 		return c.stage(ctx, filter.StageEndOfHeaders, func(s filter.Session) filter.Verdict { return s.EndOfHeaders(ctx) })
-	case milter.Body:
-		return c.body(ctx, cmd.Chunk)
-	case milter.EndOfBody:
-		return c.endOfMessage(ctx, cmd.Chunk)
 	case milter.Unknown:
 		return c.stage(ctx, filter.StageUnknown, func(s filter.Session) filter.Verdict { return s.Unknown(ctx, cmd.Line) })
 	case milter.Abort:

@@ -34,9 +34,9 @@ func (c *conn) endOfMessage(ctx context.Context, last []byte) error {
 	}
 	mod := filter.NewModifier(c.needs.Edits&editsFor(c.neg.actions), c.progress)
 	var v filter.Verdict
-	stop := c.keepAlive(ctx)
+	c.startKeepAlive()
 	err = c.guard(ctx, func() { v = sess.EndOfMessage(ctx, mod) })
-	stop()
+	c.stopKeepAlive()
 	if err != nil {
 		c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
 		return err
@@ -56,33 +56,46 @@ func (c *conn) progress(context.Context) error {
 	return c.send(milter.Progress{})
 }
 
-// keepAlive sends SMFIR_PROGRESS every ProgressInterval until stop is
-// called.
-func (c *conn) keepAlive(ctx context.Context) (stop func()) {
+// startKeepAlive arms the connection's progress timer: while end of
+// message runs, SMFIR_PROGRESS goes out every ProgressInterval. One timer
+// per connection, re-armed per message, so a message costs no goroutine.
+func (c *conn) startKeepAlive() {
 	every := c.srv.opts.ProgressInterval
 	if every < 0 {
-		return func() {}
+		return
 	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := c.progress(ctx); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	c.wmu.Lock()
+	c.inEOM = true
+	c.wmu.Unlock()
+	if c.progressTimer == nil {
+		c.progressTimer = time.AfterFunc(every, c.progressTick)
+	} else {
+		c.progressTimer.Reset(every)
+	}
+}
+
+// stopKeepAlive disarms the timer; a tick already under way finds inEOM
+// false and sends nothing, so no progress follows the final reply.
+func (c *conn) stopKeepAlive() {
+	if c.progressTimer == nil {
+		return
+	}
+	c.wmu.Lock()
+	c.inEOM = false
+	c.wmu.Unlock()
+	c.progressTimer.Stop()
+}
+
+func (c *conn) progressTick() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.inEOM {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	if c.w.WritePacket(milter.Progress{}.Encode()) == nil && c.w.Flush() == nil {
+		c.progressTimer.Reset(c.srv.opts.ProgressInterval)
+	}
 }
 
 // sendEdits writes the edits as milter modification replies, then final,
