@@ -36,6 +36,7 @@ func designRules() []rule {
 		{"tls", nil},
 		{"queue", []string{"envelope"}},
 		{"smtpclient", []string{"envelope", "xclient", "tls"}},
+		{"maildir", []string{"envelope"}},
 	}
 }
 
