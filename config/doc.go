@@ -19,9 +19,11 @@
 //
 // Load checks everything it can and reports every problem at once: unknown
 // keys (with a suggestion for near-misses), wrong types, out-of-range numbers,
-// bad durations, sizes, addresses, networks, regular expressions (RE2, written
-// /like this/) and enum values. Array entries are named with zero-based
-// indexes: "sluice.toml: filters.access.rules[2].action: unknown action".
+// bad durations, sizes, addresses, networks and enum values. Array entries
+// are named with zero-based indexes: "sluice.toml: filters.access.rules[2].action:
+// unknown action". What a filter's own settings mean (access patterns and
+// replies) is the filter's to judge: cmd/sluice builds the filters and
+// reports their errors in the same FILE: KEY: message form.
 //
 // Only this package and cmd/sluice know viper; every other package takes
 // its own typed options struct, which cmd/sluice fills from a Config. The

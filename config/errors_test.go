@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -120,39 +122,24 @@ func TestLoadValidation(t *testing.T) {
 		{"header add string", "[filters.headers]\nadd = \"X-A: 1\"", []string{`F: filters.headers.add: want an array of strings, got string "X-A: 1"`}},
 		{"header remove", "[filters.headers]\nremove = [\"X:Y\"]", []string{`F: filters.headers.remove[0]: bad header name "X:Y"`}},
 
-		// [[filters.access.rules]]
+		// [[filters.access.rules]]: the shape only. Patterns, replies and
+		// reasons are filter/access's to judge: see TestLoadLeavesRules here,
+		// TestNewErrors there and cmd/sluice's TestCheckConfigAccessRules.
 		{"rule no match", "[[filters.access.rules]]\naction = \"reject\"",
 			[]string{`F: filters.access.rules[0]: want exactly one of client, helo, sender, recipient; got 0`}},
 		{"rule two matches", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\nhelo = \"x\"\naction = \"reject\"",
 			[]string{`F: filters.access.rules[0]: want exactly one of client, helo, sender, recipient; got 2`}},
 		{"rule empty helo is unset", "[[filters.access.rules]]\nclient = \"192.0.2.0/24\"\nhelo = \"\"\naction = \"rejct\"",
 			[]string{`F: filters.access.rules[0].action: unknown action "rejct" (want reject, tempfail, discard, quarantine, accept)`}},
-		{"rule client", "[[filters.access.rules]]\nclient = \"192.0.2.0/40\"\naction = \"reject\"",
-			[]string{`F: filters.access.rules[0].client: want an address, a CIDR or /regex/, got "192.0.2.0/40"`}},
-		{"rule regex", "[[filters.access.rules]]\nsender = \"/[a/\"\naction = \"reject\"",
-			[]string{"F: filters.access.rules[0].sender: bad regex /[a/: error parsing regexp: missing closing ]: `[a`"}},
-		{"rule helo space", "[[filters.access.rules]]\nhelo = \"two words\"\naction = \"reject\"",
-			[]string{`F: filters.access.rules[0].helo: pattern "two words" contains a space or control character`}},
-		{"rule helo address", "[[filters.access.rules]]\nhelo = \"user@example.org\"\naction = \"reject\"",
-			[]string{`F: filters.access.rules[0].helo: want a name or /regex/, got "user@example.org"`}},
-		{"rule null recipient", "[[filters.access.rules]]\nrecipient = \"<>\"\naction = \"reject\"",
-			[]string{`F: filters.access.rules[0].recipient: <> (the null sender) is only for sender rules`}},
-		{"rule client host bits", "[[filters.access.rules]]\nclient = \"192.0.2.1/24\"\naction = \"reject\"",
-			[]string{`F: filters.access.rules[0].client: network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)`}},
-		{"rule reply second line", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"550 5.7.1 no\\n450 later\"",
-			[]string{`F: filters.access.rules[0].reply: reply "550 5.7.1 no\n450 later": want a 5xx code`}},
-		{"rule reply CR", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"550 no\\r\\n550 no\"",
-			[]string{`F: filters.access.rules[0].reply: reply "550 no\r\n550 no" contains CR or NUL (separate lines with "\n")`}},
-		{"rule reply on discard", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"discard\"\nreply = \"550 no\"",
-			[]string{`F: filters.access.rules[0].reply: only for actions "reject" and "tempfail" (action is "discard")`}},
-		{"rule reply class", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"tempfail\"\nreply = \"550 5.7.1 no\"",
-			[]string{`F: filters.access.rules[0].reply: reply "550 5.7.1 no": want a 4xx code`}},
-		{"rule reply enhanced", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"554 4.7.1 no\"",
-			[]string{`F: filters.access.rules[0].reply: reply "554 4.7.1 no": enhanced code 4.7.1 does not match class 5`}},
-		{"rule reply code", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreply = \"5x0 no\"",
-			[]string{`F: filters.access.rules[0].reply: reply "5x0 no": want a 5xx code`}},
-		{"rule reason", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\nreason = \"why\"",
-			[]string{`F: filters.access.rules[0].reason: only for action "quarantine" (action is "reject")`}},
+		{"rule no action", "[[filters.access.rules]]\nclient = \"192.0.2.1\"",
+			[]string{`F: filters.access.rules[0].action: unknown action "" (want reject, tempfail, discard, quarantine, accept)`}},
+		{"rule action case", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"Reject\"",
+			[]string{`F: filters.access.rules[0].action: unknown action "Reject" (want reject, tempfail, discard, quarantine, accept)`}},
+		{"rule types", "[[filters.access.rules]]\nclient = 1\nsender = \"<>\"\naction = \"reject\"\nreply = 550\nreason = true", []string{
+			`F: filters.access.rules[0].client: want a string, got integer 1`,
+			`F: filters.access.rules[0].reply: want a string, got integer 550`,
+			`F: filters.access.rules[0].reason: want a string, got boolean true`}},
+		{"rule not a table", "[filters.access]\nrules = [\"x\"]", []string{`F: filters.access.rules[0]: want a table, got string "x"`}},
 		{"rule index", "[[filters.access.rules]]\nclient = \"192.0.2.1\"\naction = \"reject\"\n" +
 			"[[filters.access.rules]]\nhelo = \"a\"\naction = \"accept\"\n[[filters.access.rules]]\nhelo = \"b\"\naction = \"rejct\"",
 			[]string{`F: filters.access.rules[2].action: unknown action "rejct" (want reject, tempfail, discard, quarantine, accept)`}},
@@ -176,5 +163,47 @@ func TestLoadValidation(t *testing.T) {
 				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
 			}
 		})
+	}
+}
+
+// TestLoadLeavesRules: rules whose patterns, replies or reasons the access
+// filter refuses load as written. Load checks their shape only; the
+// filter is the one judge of the rest (these are the cases Load judged
+// itself before; filter/access and cmd/sluice test them now).
+func TestLoadLeavesRules(t *testing.T) {
+	clearEnv(t)
+	rules := []AccessRule{
+		{Client: "192.0.2.0/40", Action: "reject"},
+		{Sender: "/[a/", Action: "reject"},
+		{HELO: "two words", Action: "reject"},
+		{HELO: "user@example.org", Action: "reject"},
+		{Recipient: "<>", Action: "reject"},
+		{Client: "192.0.2.1/24", Action: "reject"},
+		{Client: "192.0.2.1", Action: "reject", Reply: "550 5.7.1 no\n450 later"},
+		{Client: "192.0.2.1", Action: "reject", Reply: "550 no\r\n550 no"},
+		{Client: "192.0.2.1", Action: "discard", Reply: "550 no"},
+		{Client: "192.0.2.1", Action: "tempfail", Reply: "550 5.7.1 no"},
+		{Client: "192.0.2.1", Action: "reject", Reply: "554 4.7.1 no"},
+		{Client: "192.0.2.1", Action: "reject", Reply: "5x0 no"},
+		{Client: "192.0.2.1", Action: "reject", Reason: "why"},
+	}
+	var b strings.Builder
+	for _, r := range rules {
+		b.WriteString("[[filters.access.rules]]\n")
+		k, p := r.Match()
+		fmt.Fprintf(&b, "%s = %q\naction = %q\n", k, p, r.Action)
+		if r.Reply != "" {
+			fmt.Fprintf(&b, "reply = %q\n", r.Reply)
+		}
+		if r.Reason != "" {
+			fmt.Fprintf(&b, "reason = %q\n", r.Reason)
+		}
+	}
+	cfg, err := Load(LoadOptions{File: writeConfig(t, b.String())})
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	if !reflect.DeepEqual(cfg.Filters.Access, &AccessFilter{Rules: rules}) {
+		t.Errorf("Filters.Access =\n%+v\nwant\n%+v", cfg.Filters.Access, rules)
 	}
 }

@@ -2,9 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/netip"
-	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -89,6 +86,11 @@ func (l *loader) readAccess(m map[string]any) *AccessFilter {
 	return a
 }
 
+// readRule reads one [[filters.access.rules]] entry and checks its shape:
+// string values, exactly one match key, a known action. The patterns,
+// the reply and the reason are the access filter's to judge (package
+// filter/access); cmd/sluice builds the filter and names the file and
+// key of what it refuses.
 func readRule(r *reader) AccessRule {
 	rule := AccessRule{
 		Client:    r.str("client"),
@@ -107,94 +109,6 @@ func readRule(r *reader) AccessRule {
 	}
 	if set != 1 {
 		r.fail("", "want exactly one of client, helo, sender, recipient; got %d", set)
-		return rule
 	}
-	key, pattern := rule.Match()
-	if err := checkPattern(key, pattern); err != nil {
-		r.fail(key, "%v", err)
-	}
-	checkReply(r, rule)
 	return rule
-}
-
-// checkPattern validates one match pattern of an access rule: regexes
-// compile (RE2), client networks parse. The finer syntax of names and
-// addresses (address literals, internationalized domains) is the access
-// filter's to judge; check-config builds the filters and reports it too.
-func checkPattern(key, p string) error {
-	if len(p) >= 2 && strings.HasPrefix(p, "/") && strings.HasSuffix(p, "/") {
-		if _, err := regexp.Compile(p[1 : len(p)-1]); err != nil {
-			return fmt.Errorf("bad regex %s: %v", p, err)
-		}
-		return nil
-	}
-	if strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("pattern %q contains a space or control character", p)
-	}
-	switch {
-	case key == "client":
-		if pre, err := netip.ParsePrefix(p); err == nil && pre.Masked() != pre {
-			return fmt.Errorf("network %s has host bits set (did you mean %s?)", p, pre.Masked())
-		}
-		if _, err := parsePrefix(p); err != nil {
-			return fmt.Errorf("want an address, a CIDR or /regex/, got %q", p)
-		}
-	case p == "<>" && key != "sender":
-		return fmt.Errorf("<> (the null sender) is only for sender rules")
-	case key == "helo" && strings.Contains(p, "@"):
-		return fmt.Errorf("want a name or /regex/, got %q", p)
-	}
-	return nil
-}
-
-// checkReply validates the custom reply and the reason of a rule.
-func checkReply(r *reader, rule AccessRule) {
-	if rule.Reason != "" && rule.Action != "quarantine" {
-		r.fail("reason", "only for action \"quarantine\" (action is %q)", rule.Action)
-	}
-	if rule.Reply == "" {
-		return
-	}
-	want := map[string]byte{"reject": '5', "tempfail": '4'}[rule.Action]
-	if want == 0 {
-		r.fail("reply", "only for actions \"reject\" and \"tempfail\" (action is %q)", rule.Action)
-		return
-	}
-	if err := checkReplyText(rule.Reply, want); err != nil {
-		r.fail("reply", "%v", err)
-	}
-}
-
-// checkReplyText checks a reply such as "550 5.7.1 text": each line (lines
-// are separated by "\n") starts with a code of class want and, if it has
-// an enhanced status code (RFC 3463), one of the same class.
-func checkReplyText(s string, want byte) error {
-	if strings.ContainsAny(s, "\r\x00") {
-		return fmt.Errorf("reply %q contains CR or NUL (separate lines with \"\\n\")", s)
-	}
-	for _, line := range strings.Split(s, "\n") {
-		code, rest, _ := strings.Cut(line, " ")
-		if len(code) != 3 || code[0] != want || code[1] < '0' || code[1] > '5' || code[2] < '0' || code[2] > '9' {
-			return fmt.Errorf("reply %q: want a %cxx code", s, want)
-		}
-		enh, _, _ := strings.Cut(rest, " ")
-		if isEnhancedCode(enh) && enh[0] != want {
-			return fmt.Errorf("reply %q: enhanced code %s does not match class %c", s, enh, want)
-		}
-	}
-	return nil
-}
-
-// isEnhancedCode reports whether s looks like class.subject.detail.
-func isEnhancedCode(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for _, p := range parts {
-		if _, err := strconv.Atoi(p); err != nil || len(p) == 0 || len(p) > 3 {
-			return false
-		}
-	}
-	return true
 }

@@ -23,7 +23,7 @@ func newCheckConfigCmd(stdout io.Writer) *cobra.Command {
 			// The built-in filters judge the finer points of their own
 			// options (address literals, reply lines): build them too.
 			if _, err := buildFilters(cfg); err != nil {
-				return &exitErr{code: exitError, err: err}
+				return err
 			}
 			name := cfg.File
 			if name == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sluice-mta/sluice/config"
@@ -11,24 +12,51 @@ import (
 
 // buildFilters turns the [filters] tables into filters, in a fixed order:
 // access first (a rejected message needs no header work), then headers.
-// Errors name the configuration file and key.
+// Errors name the configuration file and key and, like config.Load's, are
+// printed as they are, without the command's name before them.
 func buildFilters(cfg *config.Config) ([]filter.Filter, error) {
 	var out []filter.Filter
 	if a := cfg.Filters.Access; a != nil {
 		f, err := access.New(accessOptions(a))
 		if err != nil {
-			return nil, fmt.Errorf("%s: filters.access: %w", cfgName(cfg), err)
+			return nil, &exitErr{code: exitError, err: accessErrors(cfgName(cfg), err)}
 		}
 		out = append(out, f)
 	}
 	if h := cfg.Filters.Headers; h != nil {
 		f, err := headers.New(headersOptions(h))
 		if err != nil {
-			return nil, fmt.Errorf("%s: filters.headers: %w", cfgName(cfg), err)
+			return nil, &exitErr{code: exitError, err: fmt.Errorf("%s: filters.headers: %w", cfgName(cfg), err)}
 		}
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// accessErrors names the file and key of each rule access.New refused,
+// the way config names what it refuses itself:
+// "sluice.toml: filters.access.rules[2].reply: …". The filter's rule
+// indexes are the file's: config keeps every array entry, in order, or
+// fails to load.
+func accessErrors(file string, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		var re *access.RuleError
+		if !errors.As(e, &re) {
+			out = append(out, fmt.Errorf("%s: filters.access: %w", file, e))
+			continue
+		}
+		key := fmt.Sprintf("filters.access.rules[%d]", re.Index)
+		if re.Key != "" {
+			key += "." + re.Key
+		}
+		out = append(out, &config.FieldError{Source: file, Key: key, Msg: re.Err.Error()})
+	}
+	return errors.Join(out...)
 }
 
 func cfgName(cfg *config.Config) string {

@@ -3,14 +3,9 @@ package access
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/sluice-mta/sluice/filter"
 )
-
-// maxReason bounds a quarantine reason.
-const maxReason = 2048
 
 // Options configures the filter. The zero value has no rules and lets
 // everything through.
@@ -31,9 +26,11 @@ type Rule struct {
 	Action string
 	// Reply is the SMTP reply of a reject or tempfail, e.g.
 	// "550 5.7.1 Go away"; "\n" separates the lines of a multi-line
-	// reply. Empty: the MTA's default reply.
+	// reply, each starting with the code and a space ("550 5.7.1 one\n550
+	// two"). Empty: the MTA's default reply.
 	Reply string
-	// Reason is the quarantine reason. Empty: "access rule N: PATTERN".
+	// Reason is the quarantine reason, for quarantine only. Empty:
+	// "access rule N: PATTERN", N counting from 1.
 	Reason string
 }
 
@@ -67,92 +64,29 @@ type Filter struct {
 	needs filter.Needs
 }
 
-// New compiles and validates opts. Errors name the rule, counting from 1.
+// New compiles and validates opts. It checks every rule and reports
+// every problem: each is a *RuleError naming the rule (counting from 0)
+// and the field; several are joined with errors.Join.
 func New(opts Options) (*Filter, error) {
 	f := &Filter{}
+	var errs []error
 	for i, r := range opts.Rules {
-		c, err := compileRule(i+1, r)
-		if err != nil {
-			return nil, fmt.Errorf("filter/access: rule %d: %w", i+1, err)
+		c, rerrs := compileRule(i, r)
+		if len(rerrs) > 0 {
+			errs = append(errs, rerrs...)
+			continue
 		}
 		f.rules[c.pat.key] = append(f.rules[c.pat.key], c)
 	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, errors.Join(errs...)
+	}
 	f.needs = f.computeNeeds()
 	return f, nil
-}
-
-func compileRule(n int, r Rule) (rule, error) {
-	k, text, err := matchKey(r)
-	if err != nil {
-		return rule{}, err
-	}
-	c := rule{}
-	if c.pat, err = parsePattern(k, text); err != nil {
-		return rule{}, fmt.Errorf("%s %q: %w", k, text, err)
-	}
-	name := strings.ToLower(strings.TrimSpace(r.Action))
-	if name == "" {
-		return rule{}, errors.New("no action (reject, tempfail, discard, quarantine or accept)")
-	}
-	if c.act = actionNames[name]; c.act == 0 {
-		return rule{}, fmt.Errorf("action %q is not reject, tempfail, discard, quarantine or accept", r.Action)
-	}
-	if r.Reply != "" {
-		if c.act != actReject && c.act != actTempFail {
-			return rule{}, fmt.Errorf("reply is only for reject and tempfail, not %s", name)
-		}
-		if c.reply, err = parseReply(r.Reply, c.act); err != nil {
-			return rule{}, fmt.Errorf("reply %q: %w", r.Reply, err)
-		}
-	}
-	if r.Reason != "" && c.act != actQuarantine {
-		return rule{}, fmt.Errorf("reason is only for quarantine, not %s", name)
-	}
-	if c.act == actQuarantine {
-		c.reason = r.Reason
-		if c.reason == "" {
-			c.reason = fmt.Sprintf("access rule %d: %s", n, c.pat.text)
-		}
-		if err := checkReason(c.reason); err != nil {
-			return rule{}, err
-		}
-	}
-	return c, nil
-}
-
-// matchKey returns the one match key set in r.
-func matchKey(r Rule) (key, string, error) {
-	fields := [numKeys]string{r.Client, r.Helo, r.Sender, r.Recipient}
-	var set []string
-	k := numKeys
-	for i, v := range fields {
-		if v != "" {
-			set = append(set, key(i).String())
-			k = key(i)
-		}
-	}
-	switch len(set) {
-	case 0:
-		return 0, "", errors.New("no match key: set one of client, helo, sender, recipient")
-	case 1:
-		return k, fields[k], nil
-	}
-	return 0, "", fmt.Errorf("more than one match key (%s): set exactly one", strings.Join(set, ", "))
-}
-
-func checkReason(s string) error {
-	if len(s) > maxReason {
-		return fmt.Errorf("reason is %d bytes, over %d", len(s), maxReason)
-	}
-	if strings.TrimSpace(s) == "" {
-		return errors.New("reason is blank")
-	}
-	for _, c := range s {
-		if c < ' ' || c == 0x7f {
-			return fmt.Errorf("reason contains control character %q", c)
-		}
-	}
-	return nil
 }
 
 // computeNeeds calls a stage only when a rule uses it: the stage of each

@@ -1,46 +1,123 @@
 package access
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sluice-mta/sluice/filter"
 )
 
+// TestNewErrors checks the RuleError of each bad rule, placed second
+// (Index 1) after a good one. The cases marked "config" are the access
+// rule checks package config made before the filter became their one
+// judge; cmd/sluice's TestCheckConfigAccessRules checks the same cases
+// as check-config prints them.
 func TestNewErrors(t *testing.T) {
 	ok := Rule{Client: "192.0.2.1", Action: "reject"}
+	c, rej := "192.0.2.1", "reject"
 	tests := []struct {
 		name string
 		rule Rule
-		want string
+		key  string
+		msg  string
 	}{
-		{"no key", Rule{Action: "reject"}, "filter/access: rule 2: no match key: set one of client, helo, sender, recipient"},
-		{"two keys", Rule{Helo: "a.example", Sender: "b.example", Action: "reject"}, "filter/access: rule 2: more than one match key (helo, sender): set exactly one"},
-		{"blank key", Rule{Recipient: "  ", Action: "reject"}, `filter/access: rule 2: recipient "  ": empty pattern`},
-		{"bad pattern", Rule{Client: "192.0.2.1/24", Action: "reject"}, `filter/access: rule 2: client "192.0.2.1/24": network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)`},
-		{"no action", Rule{Sender: "<>"}, "filter/access: rule 2: no action (reject, tempfail, discard, quarantine or accept)"},
-		{"bad action", Rule{Sender: "<>", Action: "bounce"}, `filter/access: rule 2: action "bounce" is not reject, tempfail, discard, quarantine or accept`},
-		{"reply on accept", Rule{Sender: "<>", Action: "accept", Reply: "550 no"}, "filter/access: rule 2: reply is only for reject and tempfail, not accept"},
-		{"reply on discard", Rule{Sender: "<>", Action: "discard", Reply: "550 no"}, "filter/access: rule 2: reply is only for reject and tempfail, not discard"},
-		{"reply class", Rule{Sender: "<>", Action: "reject", Reply: "450 4.7.1 later"}, `filter/access: rule 2: reply "450 4.7.1 later": code 450 is not 5xx, as reject needs`},
-		{"reply enhanced", Rule{Sender: "<>", Action: "tempfail", Reply: "451 5.7.1 later"}, `filter/access: rule 2: reply "451 5.7.1 later": enhanced status code 5.7.1 does not match reply code 451 (RFC 3463 §2)`},
-		{"reason on reject", Rule{Sender: "<>", Action: "reject", Reason: "why"}, "filter/access: rule 2: reason is only for quarantine, not reject"},
-		{"blank reason", Rule{Sender: "<>", Action: "quarantine", Reason: " "}, "filter/access: rule 2: reason is blank"},
-		{"reason with newline", Rule{Sender: "<>", Action: "quarantine", Reason: "a\nb"}, `filter/access: rule 2: reason contains control character '\n'`},
+		{"no key", Rule{Action: rej}, "", "want exactly one of client, helo, sender, recipient; got 0"},
+		{"two keys", Rule{Helo: "a.example", Sender: "b.example", Action: rej}, "", "want exactly one of client, helo, sender, recipient; got 2"},
+		{"blank key", Rule{Recipient: "  ", Action: rej}, "recipient", `pattern "  " contains a space or control character`},
+		{"padded key", Rule{Client: " 192.0.2.1", Action: rej}, "client", `pattern " 192.0.2.1" contains a space or control character`},
+		{"helo at domain", Rule{Helo: "@example.com", Action: rej}, "helo", `want a name or /regex/, got "@example.com"`},
+		{"reply text line", Rule{Sender: "<>", Action: rej, Reply: "550 5.7.1 one\nsee https://example.com/"}, "reply", `reply "550 5.7.1 one\nsee https://example.com/": want a 5xx code`},
+		{"reply hyphen", Rule{Sender: "<>", Action: "tempfail", Reply: "451-4.3.0 one\n451 4.3.0 two"}, "reply", `reply "451-4.3.0 one\n451 4.3.0 two": line 1: want "451 text", without the hyphen (a multi-line reply gets its hyphens when sent)`},
+		{"reply trailing newline", Rule{Sender: "<>", Action: rej, Reply: "550 5.7.1 one\n"}, "reply", `reply "550 5.7.1 one\n": want a 5xx code`},
+		{"no action", Rule{Sender: "<>"}, "action", "missing (want reject, tempfail, discard, quarantine, accept)"},
+		{"bad action", Rule{Sender: "<>", Action: "bounce"}, "action", `unknown action "bounce" (want reject, tempfail, discard, quarantine, accept)`},
+		{"reply on accept", Rule{Sender: "<>", Action: "accept", Reply: "550 no"}, "reply", `only for actions "reject" and "tempfail" (action is "accept")`},
+		{"reply on quarantine", Rule{Sender: "<>", Action: "Quarantine", Reply: "550 no"}, "reply", `only for actions "reject" and "tempfail" (action is "quarantine")`},
+		{"reply class", Rule{Sender: "<>", Action: rej, Reply: "450 4.7.1 later"}, "reply", `reply "450 4.7.1 later": want a 5xx code`},
+		{"reply enhanced tempfail", Rule{Sender: "<>", Action: "tempfail", Reply: "451 5.7.1 later"}, "reply", `reply "451 5.7.1 later": enhanced code 5.7.1 does not match class 4`},
+		{"reply NUL", Rule{Sender: "<>", Action: rej, Reply: "550 a\x00b"}, "reply", `reply "550 a\x00b" contains CR or NUL (separate lines with "\n")`},
+		{"reply bad line", Rule{Sender: "<>", Action: rej, Reply: "550 5.7.1 one\n551 two"}, "reply", `reply "550 5.7.1 one\n551 two": line 2: code 551 differs from the first line's 550`},
+		{"blank reason", Rule{Sender: "<>", Action: "quarantine", Reason: " "}, "reason", "blank (leave it out for the default reason)"},
+		{"reason with newline", Rule{Sender: "<>", Action: "quarantine", Reason: "a\nb"}, "reason", `"a\nb" contains control character '\n'`},
+		{"long reason", Rule{Sender: "<>", Action: "quarantine", Reason: strings.Repeat("x", 2049)}, "reason", "too long: 2049 bytes, over 2048"},
+		{"bad local part", Rule{Sender: "<a@example.com>", Action: rej}, "sender", `pattern "<a@example.com>": local part "<a": character '<' not allowed`},
+		{"regex control", Rule{Helo: "/a\tb/", Action: rej}, "helo", `bad regex "/a\tb/": control character '\t'`},
+
+		{"config: client", Rule{Client: "192.0.2.0/40", Action: rej}, "client", `want an address, a CIDR or /regex/, got "192.0.2.0/40"`},
+		{"config: regex", Rule{Sender: "/[a/", Action: rej}, "sender", "bad regex /[a/: error parsing regexp: missing closing ]: `[a`"},
+		{"config: helo space", Rule{Helo: "two words", Action: rej}, "helo", `pattern "two words" contains a space or control character`},
+		{"config: helo address", Rule{Helo: "user@example.org", Action: rej}, "helo", `want a name or /regex/, got "user@example.org"`},
+		{"config: null recipient", Rule{Recipient: "<>", Action: rej}, "recipient", "<> (the null sender) is only for sender rules"},
+		{"config: client host bits", Rule{Client: "192.0.2.1/24", Action: rej}, "client", "network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)"},
+		{"config: reply second line", Rule{Client: c, Action: rej, Reply: "550 5.7.1 no\n450 later"}, "reply", `reply "550 5.7.1 no\n450 later": want a 5xx code`},
+		{"config: reply CR", Rule{Client: c, Action: rej, Reply: "550 no\r\n550 no"}, "reply", `reply "550 no\r\n550 no" contains CR or NUL (separate lines with "\n")`},
+		{"config: reply on discard", Rule{Client: c, Action: "discard", Reply: "550 no"}, "reply", `only for actions "reject" and "tempfail" (action is "discard")`},
+		{"config: reply class", Rule{Client: c, Action: "tempfail", Reply: "550 5.7.1 no"}, "reply", `reply "550 5.7.1 no": want a 4xx code`},
+		{"config: reply enhanced", Rule{Client: c, Action: rej, Reply: "554 4.7.1 no"}, "reply", `reply "554 4.7.1 no": enhanced code 4.7.1 does not match class 5`},
+		{"config: reply code", Rule{Client: c, Action: rej, Reply: "5x0 no"}, "reply", `reply "5x0 no": want a 5xx code`},
+		{"config: reason", Rule{Client: c, Action: rej, Reason: "why"}, "reason", `only for action "quarantine" (action is "reject")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(Options{Rules: []Rule{ok, tt.rule}})
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("New error = %v, want %q", err, tt.want)
+			f, err := New(Options{Rules: []Rule{ok, tt.rule}})
+			var re *RuleError
+			if !errors.As(err, &re) {
+				t.Fatalf("New = %v, %v; want a *RuleError", f, err)
+			}
+			if re.Index != 1 || re.Key != tt.key || re.Err.Error() != tt.msg {
+				t.Errorf("RuleError{%d, %q, %q}, want {1, %q, %q}", re.Index, re.Key, re.Err, tt.key, tt.msg)
+			}
+			where := "rules[1]"
+			if tt.key != "" {
+				where += "." + tt.key
+			}
+			if want := "filter/access: " + where + ": " + tt.msg; err.Error() != want {
+				t.Errorf("Error() = %q, want %q", err.Error(), want)
 			}
 		})
 	}
 }
 
+// TestNewErrorsAll: New reports every problem of every rule, in order,
+// each a *RuleError; a rule without a valid action has its reply and
+// reason left unjudged.
+func TestNewErrorsAll(t *testing.T) {
+	_, err := New(Options{Rules: []Rule{
+		{Client: "192.0.2.1/24", Action: "reject", Reply: "450 later", Reason: "why"},
+		{Helo: "ok.example", Action: "accept"},
+		{Sender: "a@", Recipient: "b@", Action: "bounce", Reply: "x"},
+	}})
+	want := []RuleError{
+		{0, "client", errors.New("network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)")},
+		{0, "reason", errors.New(`only for action "quarantine" (action is "reject")`)},
+		{0, "reply", errors.New(`reply "450 later": want a 5xx code`)},
+		{2, "", errors.New("want exactly one of client, helo, sender, recipient; got 2")},
+		{2, "action", errors.New(`unknown action "bounce" (want reject, tempfail, discard, quarantine, accept)`)},
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("New error = %v, want several joined", err)
+	}
+	got := joined.Unwrap()
+	if len(got) != len(want) {
+		t.Fatalf("New error =\n%v\nwant %d errors", err, len(want))
+	}
+	for i, e := range got {
+		re, ok := e.(*RuleError)
+		if !ok || re.Index != want[i].Index || re.Key != want[i].Key || re.Err.Error() != want[i].Err.Error() {
+			t.Errorf("error %d = %#v, want %v", i, e, want[i])
+		}
+	}
+	if !errors.Is(err, got[0].(*RuleError).Err) {
+		t.Error("errors.Is does not reach a RuleError's Err")
+	}
+}
+
 func TestNewAccepts(t *testing.T) {
 	rules := []Rule{
-		{Client: "192.0.2.0/24", Action: "REJECT", Reply: "554 5.7.1 Your network is blocked\nsee https://example.com/"},
+		{Client: "192.0.2.0/24", Action: "REJECT", Reply: "554 5.7.1 Your network is blocked\n554 see https://example.com/"},
 		{Helo: ".example.com", Action: " Tempfail "},
 		{Sender: "<>", Action: "discard"},
 		{Recipient: "/^spamtrap@/", Action: "quarantine", Reason: "spam trap"},

@@ -7,8 +7,9 @@
 // Each Rule has exactly one match key: Client, Helo, Sender or Recipient.
 // A rule is evaluated at the stage of its key (Client at connect, Helo at
 // HELO/EHLO, Sender at MAIL, Recipient at each RCPT). Within a stage the
-// rules are tried in configured order and the first that matches decides;
-// rules are numbered from 1 in errors and default reasons.
+// rules are tried in configured order and the first that matches decides.
+// A pattern holds no space (but a /regex/ may) and no control character;
+// white space around it is an error too, not trimmed.
 //
 // Client patterns:
 //
@@ -30,7 +31,8 @@
 //	                    ^ and $ to match the whole HELO name or address
 //	user@example.com    the exact address (case-insensitive); not for HELO
 //	example.com         the exact domain of the address; for HELO, the
-//	@example.com        exact name
+//	                    exact name
+//	@example.com        the exact domain of the address; not for HELO
 //	.example.com        any subdomain of example.com, not example.com itself
 //	<>                  the null sender (Sender only)
 //
@@ -40,10 +42,14 @@
 //
 // # Actions
 //
-//	reject, tempfail  refuse, with Reply when set ("550 5.7.1 Go away",
-//	                  lines separated by "\n"; the code class must fit the
-//	                  action, and 5.7.1 or 4.7.1 is added when the reply has
-//	                  no enhanced status code, as Postfix requires one). At
+//	reject, tempfail  refuse, with Reply when set ("550 5.7.1 Go away";
+//	                  lines are separated by "\n", never CR or NUL, and
+//	                  each starts with the same code and a space, as in
+//	                  "550 5.7.1 one\n550 two": the hyphens of a multi-line
+//	                  reply are added when it is sent). The class of the
+//	                  code, and of the enhanced status code, must fit the
+//	                  action; 5.7.1 or 4.7.1 is added when the reply has no
+//	                  enhanced status code, as Postfix requires one. At
 //	                  connect and HELO this refuses the connection, at MAIL
 //	                  the transaction, at RCPT that recipient only.
 //	discard           accept the message and throw it away. At RCPT this
@@ -54,7 +60,8 @@
 //	                  of the connection at MAIL instead.
 //	quarantine        let the message through and put it on hold at end of
 //	                  message with Reason (default "access rule N:
-//	                  PATTERN"). A client or HELO quarantine holds every
+//	                  PATTERN", N counting rules from 1; only quarantine
+//	                  takes a Reason). A client or HELO quarantine holds every
 //	                  message of the connection; a sender or recipient one
 //	                  the current message only.
 //	accept            whitelist: no later access rule applies for the rest
@@ -75,6 +82,18 @@
 // connection-level discard and end of message for quarantine; a stage
 // whose rules all quarantine is declared NoReply. It never reads headers
 // or the body, and makes no edit but quarantine.
+//
+// # Errors
+//
+// New judges every rule and reports every problem: each is a *RuleError
+// with the rule's index in Options.Rules (counting from 0, as the
+// rules[N] of a configuration file do), the field at fault ("client",
+// "helo", "sender", "recipient", "action", "reply", "reason", or "" for
+// the rule as a whole) and what is wrong; several are joined with
+// errors.Join. A program that reads rules from a file turns Index and Key
+// into its own names for them. These checks are the only ones: package
+// config checks the shape of [[filters.access.rules]], not the patterns
+// or replies.
 //
 // The package does no DNS lookups: forward-confirmed names, DNSBLs and
 // SPF live in other filters. Its rules are fixed at New.

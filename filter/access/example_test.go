@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -37,4 +38,22 @@ func Example() {
 	// rcpt: reject 550 5.1.1 No such user
 	// rcpt: continue
 	// eom: continue [quarantine held for review]
+}
+
+// A program that reads rules from a file names each bad rule its own way
+// from the RuleError's Index and Key.
+func ExampleRuleError() {
+	_, err := access.New(access.Options{Rules: []access.Rule{
+		{Sender: "<>", Action: "accept"},
+		{Client: "192.0.2.1/24", Action: "reject", Reply: "554 4.7.1 no"},
+	}})
+	fmt.Println(err)
+	var re *access.RuleError
+	if errors.As(err, &re) {
+		fmt.Printf("rule #%d, %s: %v\n", re.Index+1, re.Key, re.Err)
+	}
+	// Output:
+	// filter/access: rules[1].client: network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)
+	// filter/access: rules[1].reply: reply "554 4.7.1 no": enhanced code 4.7.1 does not match class 5
+	// rule #2, client: network 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)
 }

@@ -19,8 +19,8 @@ func FuzzParsePattern(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.text != strings.TrimSpace(s) {
-			t.Fatalf("text %q, want %q", p.text, strings.TrimSpace(s))
+		if p.text != s {
+			t.Fatalf("text %q, want %q", p.text, s)
 		}
 		// Whatever the form, matching must not panic.
 		p.matchConn(&envelope.Conn{ClientName: s, ClientAddr: netip.MustParseAddrPort("192.0.2.1:25")})
@@ -73,4 +73,30 @@ func asciiUpper(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// FuzzCompileReply checks that the reply parser never panics and that a
+// reply it accepts has a code and an enhanced code of the action's class,
+// one line per configured line, and no CR or NUL.
+func FuzzCompileReply(f *testing.F) {
+	f.Add(true, "550 5.7.1 Go away")
+	f.Fuzz(func(t *testing.T, reject bool, s string) {
+		a, class := actTempFail, 4
+		if reject {
+			a, class = actReject, 5
+		}
+		r, err := compileReply(s, "x", a)
+		if err != nil {
+			return
+		}
+		if r.Code/100 != class || r.Enhanced == "" || int(r.Enhanced[0]-'0') != class {
+			t.Fatalf("reply %q for class %d: code %d, enhanced %q", s, class, r.Code, r.Enhanced)
+		}
+		if want := strings.Count(s, "\n") + 1; len(r.Lines) != want {
+			t.Fatalf("reply %q: %d lines, want %d", s, len(r.Lines), want)
+		}
+		if strings.ContainsAny(strings.Join(r.Lines, ""), "\r\x00") {
+			t.Fatalf("reply %q: lines %q hold CR or NUL", s, r.Lines)
+		}
+	})
 }

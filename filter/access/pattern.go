@@ -51,7 +51,7 @@ const (
 type pattern struct {
 	key    key
 	kind   kind
-	text   string         // as configured, without surrounding white space
+	text   string         // as configured
 	value  string         // lower case: address, domain, or ".suffix"
 	re     *regexp.Regexp // kindRegex
 	prefix netip.Prefix   // kindIP (a /32 or /128) and kindPrefix
@@ -59,23 +59,29 @@ type pattern struct {
 
 // parsePattern compiles s as a pattern for key k.
 func parsePattern(k key, s string) (*pattern, error) {
-	s = strings.TrimSpace(s)
 	if err := checkText(s); err != nil {
 		return nil, err
 	}
 	p := &pattern{key: k, text: s}
 	if len(s) >= 2 && s[0] == '/' && s[len(s)-1] == '/' {
-		return p, p.compileRegex(s[1 : len(s)-1])
+		return p, p.compileRegex(s)
 	}
 	if s[0] == '/' {
-		return nil, errors.New("a regular expression must end with /")
+		return nil, fmt.Errorf("bad regex %q: missing the closing /", s)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, fmt.Errorf("pattern %q contains a space or control character", s)
 	}
 	if k == keyClient {
 		return p, p.parseClient(s)
 	}
-	return p, p.parseName(s)
+	if err := p.parseName(s); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
+// checkText checks what every pattern must be: not empty, bounded, UTF-8.
 func checkText(s string) error {
 	if s == "" {
 		return errors.New("empty pattern")
@@ -84,23 +90,28 @@ func checkText(s string) error {
 		return fmt.Errorf("pattern is %d bytes, over %d", len(s), maxPattern)
 	}
 	if !utf8.ValidString(s) {
-		return errors.New("pattern is not valid UTF-8")
-	}
-	for _, r := range s {
-		if r < ' ' || r == 0x7f {
-			return fmt.Errorf("pattern contains control character %q", r)
-		}
+		return fmt.Errorf("pattern %q is not valid UTF-8", s)
 	}
 	return nil
 }
 
-func (p *pattern) compileRegex(expr string) error {
+// compileRegex compiles "/expr/": RE2, case-insensitive, without control
+// characters.
+func (p *pattern) compileRegex(s string) error {
+	expr := s[1 : len(s)-1]
 	if expr == "" {
-		return errors.New("empty regular expression //")
+		return errors.New("bad regex //: empty")
+	}
+	if i := strings.IndexFunc(expr, func(r rune) bool { return r < ' ' || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("bad regex %q: control character %q", s, expr[i])
+	}
+	// Compiled once as written, so that errors quote the user's text.
+	if _, err := regexp.Compile(expr); err != nil {
+		return fmt.Errorf("bad regex %s: %v", s, err)
 	}
 	re, err := regexp.Compile("(?i)" + expr)
 	if err != nil {
-		return err
+		return fmt.Errorf("bad regex %s: %v", s, err)
 	}
 	p.kind, p.re = kindRegex, re
 	return nil
@@ -112,7 +123,7 @@ func (p *pattern) parseClient(s string) error {
 	if strings.Contains(s, "/") {
 		pre, err := netip.ParsePrefix(s)
 		if err != nil {
-			return errors.New("not a CIDR network (address/length) or /regex/")
+			return badClient(s)
 		}
 		if m := pre.Masked(); m != pre {
 			return fmt.Errorf("network %s has host bits set (did you mean %s?)", s, m)
@@ -125,7 +136,7 @@ func (p *pattern) parseClient(s string) error {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return errors.New("not an IP address, CIDR network or /regex/")
+		return badClient(s)
 	}
 	if a.Zone() != "" {
 		return fmt.Errorf("address %s has a zone", s)
@@ -135,46 +146,44 @@ func (p *pattern) parseClient(s string) error {
 	return nil
 }
 
-// parseName accepts the HELO, sender and recipient forms: <>, .domain,
-// @domain, domain, user@domain.
+func badClient(s string) error {
+	return fmt.Errorf("want an address, a CIDR or /regex/, got %q", s)
+}
+
+// parseName accepts the sender and recipient forms <>, .domain, @domain,
+// domain and user@domain, and the HELO forms .domain and domain.
 func (p *pattern) parseName(s string) error {
-	switch {
-	case s == "<>":
+	if s == "<>" {
 		if p.key != keySender {
 			return errors.New("<> (the null sender) is only for sender rules")
 		}
 		p.kind = kindNull
 		return nil
+	}
+	at := strings.LastIndexByte(s, '@')
+	if p.key == keyHelo && at >= 0 {
+		return fmt.Errorf("want a name or /regex/, got %q", s)
+	}
+	var err error
+	switch {
 	case s[0] == '.':
-		if err := checkDomain(s[1:], false); err != nil {
-			return err
-		}
+		err = checkDomain(s[1:], false)
 		p.kind, p.value = kindSubdomain, strings.ToLower(s)
-		return nil
 	case s[0] == '@':
-		if err := checkDomain(s[1:], true); err != nil {
-			return err
-		}
+		err = checkDomain(s[1:], true)
 		p.kind, p.value = kindDomain, strings.ToLower(s[1:])
-		return nil
-	case strings.Contains(s, "@"):
-		if p.key == keyHelo {
-			return errors.New("a HELO name cannot be an address (user@domain)")
-		}
-		i := strings.LastIndexByte(s, '@')
-		if err := checkLocal(s[:i]); err != nil {
-			return err
-		}
-		if err := checkDomain(s[i+1:], true); err != nil {
-			return err
+	case at > 0:
+		if err = checkLocal(s[:at]); err == nil {
+			err = checkDomain(s[at+1:], true)
 		}
 		p.kind, p.value = kindAddress, strings.ToLower(s)
-		return nil
+	default:
+		err = checkDomain(s, true)
+		p.kind, p.value = kindDomain, strings.ToLower(s)
 	}
-	if err := checkDomain(s, true); err != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("pattern %q: %w", s, err)
 	}
-	p.kind, p.value = kindDomain, strings.ToLower(s)
 	return nil
 }
 

@@ -19,24 +19,38 @@ const (
 	maxReplyLine = 512
 )
 
-// parseReply parses a configured reply for a reject (5xx) or tempfail
-// (4xx) rule: "550 5.7.1 Go away", several lines separated by "\n". A
-// line after the first may repeat the code ("550-5.7.1 more", "550 more")
-// or be plain text. Without an enhanced status code the reply gets 5.7.1
-// or 4.7.1: Postfix refuses milter replies without one.
-func parseReply(s string, a action) (*filter.Reply, error) {
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
-	if len(lines) > 1 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
+// compileReply checks and parses the Reply of a rule whose action is
+// named name.
+func compileReply(s, name string, a action) (*filter.Reply, error) {
+	if a != actReject && a != actTempFail {
+		return nil, fmt.Errorf("only for actions \"reject\" and \"tempfail\" (action is %q)", name)
 	}
+	if strings.ContainsAny(s, "\r\x00") {
+		return nil, fmt.Errorf("reply %q contains CR or NUL (separate lines with \"\\n\")", s)
+	}
+	r, err := parseReply(s, a)
+	if err != nil {
+		return nil, fmt.Errorf("reply %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// parseReply parses a configured reply for a reject (5xx) or tempfail
+// (4xx) rule: "550 5.7.1 Go away", several lines separated by "\n", each
+// starting with the same code and a space ("550 5.7.1 one\n550 5.7.1
+// two"; the enhanced code after the first line may be left out). The
+// hyphens of a multi-line reply are the sender's to add. Without an enhanced status code the reply gets 5.7.1 or 4.7.1: Postfix
+// refuses milter replies without one.
+func parseReply(s string, a action) (*filter.Reply, error) {
+	lines := strings.Split(s, "\n")
 	if len(lines) > maxReplyLines {
 		return nil, fmt.Errorf("%d lines, over %d", len(lines), maxReplyLines)
 	}
-	code, rest, err := replyCode(lines[0])
-	if err != nil {
+	if err := checkCodes(lines, a); err != nil {
 		return nil, err
 	}
-	if err := codeFitsAction(code, a); err != nil {
+	code, rest, err := replyCode(lines[0])
+	if err != nil {
 		return nil, err
 	}
 	r := &filter.Reply{Code: code}
@@ -63,14 +77,48 @@ func parseReply(s string, a action) (*filter.Reply, error) {
 	return r, nil
 }
 
-// replyCode splits "550 text" or "550-text" into the code and the text.
-// The code is RFC 5321 §4.2.1's: first digit 2-5, second 0-5, third 0-9.
-func replyCode(l string) (int, string, error) {
-	if len(l) < 3 || (len(l) > 3 && l[3] != ' ' && l[3] != '-') {
-		return 0, "", fmt.Errorf("%q does not start with a three-digit reply code", l)
+// checkCodes checks that every line starts with a reply code of the
+// class the action needs (5 for reject, 4 for tempfail) and then ends or
+// goes on with a space, and that each enhanced status code after one is
+// of that class too (RFC 3463 §2).
+func checkCodes(lines []string, a action) error {
+	want := byte('5')
+	if a == actTempFail {
+		want = '4'
 	}
+	for i, l := range lines {
+		if !hasCode(l) || l[0] != want {
+			return fmt.Errorf("want a %cxx code", want)
+		}
+		if len(l) > 3 && l[3] == '-' {
+			return fmt.Errorf("line %d: want \"%s text\", without the hyphen (a multi-line reply gets its hyphens when sent)", i+1, l[:3])
+		}
+		if word, _, _ := strings.Cut(l[min(len(l), 4):], " "); looksEnhanced(word) && word[0] != want {
+			return fmt.Errorf("enhanced code %s does not match class %c", word, want)
+		}
+	}
+	return nil
+}
+
+// hasCode reports whether l starts with three digits and then ends, or
+// goes on with a space or (refused by checkCodes, with its own message) a
+// hyphen.
+func hasCode(l string) bool {
+	return len(l) >= 3 && strings.Trim(l[:3], "0123456789") == "" && (len(l) == 3 || l[3] == ' ' || l[3] == '-')
+}
+
+// looksEnhanced reports whether word is meant as an enhanced status
+// code: a digit first, and a dot.
+func looksEnhanced(word string) bool {
+	return word != "" && word[0] >= '0' && word[0] <= '9' && strings.Contains(word, ".")
+}
+
+// replyCode splits "550 text" into the code and the text;
+// checkCodes has seen three digits of the right class. The code is
+// RFC 5321 §4.2.1's: second digit 0-5.
+func replyCode(l string) (int, string, error) {
 	c := l[:3]
-	if c[0] < '2' || c[0] > '5' || c[1] < '0' || c[1] > '5' || c[2] < '0' || c[2] > '9' {
+	if c[1] > '5' {
 		return 0, "", fmt.Errorf("%q is not an SMTP reply code (RFC 5321 §4.2.1)", c)
 	}
 	code, _ := strconv.Atoi(c)
@@ -80,30 +128,16 @@ func replyCode(l string) (int, string, error) {
 	return code, l[4:], nil
 }
 
-func codeFitsAction(code int, a action) error {
-	switch {
-	case a == actReject && code/100 != 5:
-		return fmt.Errorf("code %d is not 5xx, as reject needs", code)
-	case a == actTempFail && code/100 != 4:
-		return fmt.Errorf("code %d is not 4xx, as tempfail needs", code)
-	}
-	return nil
-}
-
 // enhancedCode takes the RFC 3463 enhanced status code off the front of
-// text when its first word looks like one (a digit, then a dot), checks
-// it, and returns it and the rest. Without one, it returns the default
-// for the code's class.
+// text when its first word looks like one, checks it, and returns it and
+// the rest. Without one, it returns the default for the code's class.
 func enhancedCode(text string, code int) (string, string, error) {
 	word, rest, _ := strings.Cut(text, " ")
-	if word == "" || word[0] < '0' || word[0] > '9' || !strings.Contains(word, ".") {
+	if !looksEnhanced(word) {
 		return fmt.Sprintf("%d.7.1", code/100), text, nil
 	}
 	if err := checkEnhanced(word); err != nil {
 		return "", "", err
-	}
-	if int(word[0]-'0') != code/100 {
-		return "", "", fmt.Errorf("enhanced status code %s does not match reply code %d (RFC 3463 §2)", word, code)
 	}
 	return word, rest, nil
 }
@@ -122,13 +156,10 @@ func checkEnhanced(e string) error {
 	return nil
 }
 
-// continuation returns the text of a line after the first. A line that
-// starts with a reply code must repeat the first line's code, and may
-// repeat its enhanced code.
+// continuation returns the text of a line after the first, which
+// checkCodes has seen start with a code: it must repeat the first
+// line's code, and may repeat its enhanced code.
 func continuation(l string, r *filter.Reply) (string, error) {
-	if len(l) < 3 || strings.Trim(l[:3], "0123456789") != "" || (len(l) > 3 && l[3] != ' ' && l[3] != '-') {
-		return l, nil
-	}
 	code, text, err := replyCode(l)
 	if err != nil {
 		return "", err
@@ -140,7 +171,7 @@ func continuation(l string, r *filter.Reply) (string, error) {
 	if word == r.Enhanced {
 		return rest, nil
 	}
-	if word != "" && word[0] >= '0' && word[0] <= '9' && strings.Contains(word, ".") {
+	if looksEnhanced(word) {
 		return "", fmt.Errorf("enhanced status code %s differs from the first line's %s", word, r.Enhanced)
 	}
 	return text, nil

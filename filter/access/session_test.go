@@ -94,7 +94,7 @@ func TestSessions(t *testing.T) {
 		{"client CIDR tempfail, default reply", []Rule{{Client: "198.51.100.0/24", Action: "tempfail"}}, []step{
 			{stage: "connect", conn: conn("198.51.100.255", ""), want: "tempfail"},
 		}},
-		{"client IPv6 multi-line reply", []Rule{{Client: "2001:db8::/32", Action: "reject", Reply: "550 5.7.1 Blocked\nhttps://example.com/why"}}, []step{
+		{"client IPv6 multi-line reply", []Rule{{Client: "2001:db8::/32", Action: "reject", Reply: "550 5.7.1 Blocked\n550 https://example.com/why"}}, []step{
 			{stage: "connect", conn: conn("2001:db8:1::25", ""), want: "reject 550-5.7.1 Blocked / 550 5.7.1 https://example.com/why"},
 		}},
 		{"first match wins", []Rule{
