@@ -22,12 +22,3 @@ func newMilterTestCmd() *cobra.Command {
 		RunE:               notImplemented("#3"),
 	}
 }
-
-func newQueueCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:                "queue list | show ID | flush | hold ID | release ID | delete ID [--config FILE]",
-		Short:              "Queue operations, safe while serve runs (not implemented yet)",
-		DisableFlagParsing: true,
-		RunE:               notImplemented("#4"),
-	}
-}

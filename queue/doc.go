@@ -1,0 +1,72 @@
+// Package queue is sluice's durable mail spool: it stores accepted messages
+// on disk, recovers them after a crash, and runs their delivery through a
+// Deliverer with retries, bounces and operator controls.
+//
+// # Spool layout
+//
+// Everything lives under Options.Dir:
+//
+//	lock          flock(2)ed by the process that owns the queue; holds its pid
+//	q/ID.msg      content: the body, then the final header section appended
+//	              at commit (the record says where the header starts)
+//	q/ID.json     the envelope record (Record), indented JSON, human-readable
+//	tmp/          drafts being received and record temp files
+//	bad/          records (and their content) that could not be read at start-up
+//	ctl/          operation requests from other processes (sluice queue)
+//
+// The content file is written once and never changed after commit; the
+// record is replaced (temp file, fsync, rename) whenever the delivery state
+// changes.
+//
+// # Durability
+//
+// A message is durable before Draft.Commit (or Put) returns: the content
+// file is fsynced, the record temp file is fsynced, both are renamed into
+// q/, and q/ is fsynced. Concurrent commits share the directory fsync
+// (group commit: one committer goroutine syncs q/ once for every rename
+// that happened before the sync started) and each caller returns only after
+// a sync that covers its own renames. The content is renamed before the
+// record, so after a process crash a record in q/ always has its content;
+// after a power loss before the directory fsync (the message was not yet
+// acknowledged) a record might survive without its content rename, and
+// recovery moves it to bad/. I/O failures (disk full included) are
+// returned as errors matching ErrTemporary, which an SMTP server answers
+// with 452 4.3.1.
+//
+// # Recovery
+//
+// Open removes everything in tmp/ (drafts and record temp files of a
+// crashed process), loads every record in q/, moves records it cannot read
+// or whose content is missing or short to bad/ with a log line, and removes
+// content files that have no record (a crash between the two renames, or
+// after a delete). Delivery is at least once: a crash after the downstream
+// accepted a message and before the record is updated delivers it again.
+//
+// # Delivery
+//
+// Run is the queue runner: one scheduler goroutine with a kick channel and
+// a timer hands due messages to at most RunOptions.Concurrency workers,
+// each calling a Deliverer. Per-recipient results update the record
+// durably. Transient failures are retried on the Options.Retry schedule
+// with jitter (NextAttempt); permanent failures, and recipients still
+// pending after Options.MaxAge, produce an RFC 3464 delivery status
+// notification (multipart/report; RFC 3461 NOTIFY, RET and ENVID honoured)
+// queued to the sender, never to the null sender. Delay warnings are
+// optional (RunOptions.DelayWarning).
+//
+// # Operations from other processes
+//
+// One process owns a queue directory at a time: Open takes an exclusive
+// flock(2) on Dir/lock and holds it until Close. List and Show read the
+// files and work from any process. Hold, Release, Delete and Flush from a
+// process that is not the owner (OpenControl, used by `sluice queue` while
+// `sluice serve` runs) write a request file to ctl/; the owner's runner
+// applies it and writes the answer next to it. When no process owns the
+// queue, OpenControl becomes the owner and applies the operation itself.
+//
+// It does not deliver anything itself (the smtpclient package and the
+// maildir writer satisfy Deliverer), does not parse or change message
+// content beyond building DSNs, and does not send success DSNs (NOTIFY
+// SUCCESS) or "relayed" notifications: those belong to the deliverer.
+// Locking uses flock(2): the package works on Unix systems only.
+package queue

@@ -1,0 +1,200 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// draftBuffer is how much body a Draft buffers before writing to its file.
+const draftBuffer = 64 << 10
+
+// Draft is a message being received: its body is streamed to a file in
+// tmp/ and nothing of it is kept in memory beyond a small buffer. A Draft
+// is used by one goroutine. It ends with Commit or Abort; a draft a crash
+// interrupts is removed by the next Open.
+type Draft struct {
+	q    *Queue
+	id   string
+	f    File
+	bw   *bufio.Writer
+	n    int64 // body bytes accepted
+	err  error // sticky write error
+	done bool
+}
+
+// Create starts a new message. Only the queue's owner can create.
+func (q *Queue) Create(ctx context.Context) (*Draft, error) {
+	if !q.owner {
+		return nil, ErrNotOwner
+	}
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for range 8 {
+		id := q.ids.next(q.opts.Clock())
+		if exists(q.recPath(id)) || exists(q.msgPath(id)) {
+			continue // a clock stepped back past a previous run's IDs
+		}
+		f, err := q.fs.OpenFile(q.draftPath(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, tempErr("create draft", err)
+		}
+		return &Draft{q: q, id: id, f: f, bw: bufio.NewWriterSize(f, draftBuffer)}, nil
+	}
+	return nil, tempErr("create draft", errors.New("no free queue ID"))
+}
+
+// ID returns the queue ID the message will have once committed.
+func (d *Draft) ID() string { return d.id }
+
+// Write appends body bytes (the part after the header section). An I/O
+// error is returned as ErrTemporary and every later Write and Commit
+// fail with it.
+func (d *Draft) Write(p []byte) (int, error) {
+	if d.done {
+		return 0, ErrDraftDone
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	n, err := d.bw.Write(p)
+	d.n += int64(n)
+	if err != nil {
+		d.err = tempErr("write "+d.id, err)
+	}
+	return n, d.err
+}
+
+// Commit appends header (the final header section, ending with its empty
+// line) to the content, stores rec as the message's record and returns
+// once both are durable (see the package documentation), with the queue
+// ID. rec's ID, Size and HeaderSize are set by Commit; a zero Arrived
+// becomes now. The Draft is finished whether Commit succeeds or fails: on
+// failure nothing of the message stays in the queue. Storage failures
+// match ErrTemporary; an invalid rec (no recipients, control characters)
+// does not.
+func (d *Draft) Commit(ctx context.Context, rec Record, header []byte) (string, error) {
+	if d.done {
+		return "", ErrDraftDone
+	}
+	d.done = true
+	r, err := d.commit(ctx, rec, header)
+	if err != nil {
+		d.cleanup()
+		return "", err
+	}
+	d.q.added(r)
+	return d.id, nil
+}
+
+func (d *Draft) commit(ctx context.Context, rec Record, header []byte) (*Record, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	q := d.q
+	r := rec.clone()
+	r.ID, r.HeaderSize, r.Size = d.id, int64(len(header)), d.n+int64(len(header))
+	if r.Arrived.IsZero() {
+		r.Arrived = q.opts.Clock()
+	}
+	data, err := encodeRecord(&r)
+	if err != nil {
+		return nil, fmt.Errorf("queue: bad record: %w", err)
+	}
+	if _, err := d.bw.Write(header); err != nil {
+		return nil, tempErr("write header of "+d.id, err)
+	}
+	if err := d.finishFile(); err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(q.fs, q.tmpRecPath(d.id), data); err != nil {
+		return nil, tempErr("write record of "+d.id, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The content goes first: a record in q/ always has its content there.
+	if err := q.fs.Rename(q.draftPath(d.id), q.msgPath(d.id)); err != nil {
+		return nil, tempErr("commit "+d.id, err)
+	}
+	if err := q.fs.Rename(q.tmpRecPath(d.id), q.recPath(d.id)); err != nil {
+		return nil, tempErr("commit "+d.id, err)
+	}
+	if err := q.commit.sync(ctx); err != nil {
+		return nil, tempErr("sync "+q.qdir, err)
+	}
+	return &r, nil
+}
+
+// finishFile flushes, fsyncs and closes the content file.
+func (d *Draft) finishFile() error {
+	err := d.bw.Flush()
+	if err == nil {
+		err = d.f.Sync()
+	}
+	cerr := d.f.Close()
+	d.f = nil
+	if err == nil {
+		err = cerr
+	}
+	return tempErr("write "+d.id, err)
+}
+
+// Abort discards the draft. It is a no-op after Commit or Abort.
+func (d *Draft) Abort() error {
+	if d.done {
+		return nil
+	}
+	d.done = true
+	d.cleanup()
+	return nil
+}
+
+// cleanup removes whatever the draft left: temp files, and files a failed
+// commit had already renamed into q/ (the record first).
+func (d *Draft) cleanup() {
+	if d.f != nil {
+		_ = d.f.Close()
+		d.f = nil
+	}
+	q := d.q
+	for _, p := range []string{q.tmpRecPath(d.id), q.draftPath(d.id), q.recPath(d.id), q.msgPath(d.id)} {
+		if err := q.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			q.log.Warn("queue: cannot remove file of a failed message", "id", d.id, "file", p, "err", err)
+		}
+	}
+}
+
+// Put stores a whole message: header is the header section, body is read
+// to its end and streamed to disk. It is Create, Write and Commit in one.
+// An error reading body is returned as it is (it is not ErrTemporary).
+func (q *Queue) Put(ctx context.Context, rec Record, header []byte, body io.Reader) (string, error) {
+	d, err := q.Create(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(d, body); err != nil {
+		_ = d.Abort()
+		if d.err != nil {
+			return "", d.err
+		}
+		return "", fmt.Errorf("queue: read message body: %w", err)
+	}
+	return d.Commit(ctx, rec, header)
+}
+
+func exists(name string) bool {
+	_, err := os.Lstat(name)
+	return err == nil
+}

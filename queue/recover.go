@@ -1,0 +1,154 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// recover brings the spool to a consistent state and loads it: it removes
+// the temp files of tmp/, loads every record of q/, moves unreadable
+// records (and records without their whole content) to bad/, removes
+// content files without a record, and moves unknown files to bad/.
+func (q *Queue) recover() error {
+	if err := q.clearTmp(); err != nil {
+		return err
+	}
+	names, err := readDirNames(q.qdir)
+	if err != nil {
+		return err
+	}
+	msgs, recs := map[string]bool{}, []string{}
+	changed := false
+	for _, n := range names {
+		id, ext, _ := strings.Cut(n, ".")
+		switch {
+		case validID(id) && ext == "msg":
+			msgs[id] = true
+		case validID(id) && ext == "json":
+			recs = append(recs, id)
+		default:
+			q.moveAside(n, "unknown file in the queue directory")
+			changed = true
+		}
+	}
+	for _, id := range recs {
+		r, err := q.loadRecord(id)
+		if err != nil {
+			q.moveAside(id+".json", err.Error())
+			if msgs[id] {
+				q.moveAside(id+".msg", "its record was moved aside")
+			}
+			delete(msgs, id)
+			changed = true
+			continue
+		}
+		delete(msgs, id)
+		q.added(r)
+	}
+	for id := range msgs {
+		q.log.Info("queue: removing content without a record (an unfinished commit or delete)", "id", id)
+		if err := q.fs.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		if err := q.fs.SyncDir(q.qdir); err != nil {
+			return err
+		}
+	}
+	q.log.Info("queue: opened", "dir", q.dir, "messages", len(q.entries))
+	return nil
+}
+
+// clearTmp removes every file of tmp/.
+func (q *Queue) clearTmp() error {
+	names, err := readDirNames(q.tmpdir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := q.fs.Remove(filepath.Join(q.tmpdir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if len(names) > 0 {
+		q.log.Info("queue: removed files of unfinished messages", "dir", q.tmpdir, "files", len(names))
+	}
+	return nil
+}
+
+// loadRecord reads q/ID.json and checks it against its content file.
+func (q *Queue) loadRecord(id string) (*Record, error) {
+	r, err := readRecord(q.recPath(id))
+	if err != nil {
+		return nil, err
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("record names ID %q", r.ID)
+	}
+	fi, err := os.Stat(q.msgPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("content: %w", err)
+	}
+	if fi.Size() != r.Size {
+		return nil, fmt.Errorf("content is %d bytes, record says %d", fi.Size(), r.Size)
+	}
+	return r, nil
+}
+
+// readRecord reads and decodes a record file.
+func readRecord(name string) (*Record, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxRecordSize {
+		return nil, fmt.Errorf("record is %d bytes, more than %d", fi.Size(), maxRecordSize)
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
+		return nil, err
+	}
+	r, err := decodeRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("bad record: %w", err)
+	}
+	return r, nil
+}
+
+// moveAside renames q/name to bad/name (keeping an earlier one there) and
+// logs why. It never deletes.
+func (q *Queue) moveAside(name, why string) {
+	dst := filepath.Join(q.baddir, name)
+	for i := 1; exists(dst) && i < 1000; i++ {
+		dst = filepath.Join(q.baddir, fmt.Sprintf("%s.%d", name, i))
+	}
+	if err := q.fs.Rename(filepath.Join(q.qdir, name), dst); err != nil {
+		q.log.Error("queue: cannot move aside", "file", name, "reason", why, "err", err)
+		return
+	}
+	q.log.Warn("queue: moved aside", "file", name, "to", dst, "reason", why)
+}
+
+// readDirNames lists a directory's entries, sorted.
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names, err
+}

@@ -1,0 +1,315 @@
+package queue
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice-mta/sluice/envelope"
+)
+
+// maxReplyText bounds the reply text kept per recipient (a DSN line must
+// stay under 998 bytes).
+const maxReplyText = 800
+
+// settle records the outcome of an attempt on e: per-recipient results,
+// expiry, DSNs, and then either removal (nothing left to do) or a durable
+// record update and the next attempt.
+func (r *runner) settle(ctx context.Context, e *entry, attempted bool, results []envelope.RcptResult) {
+	q := r.q
+	now := q.opts.Clock()
+	q.mu.Lock()
+	if e.gone { // deleted while it was delivered
+		e.busy = false
+		q.mu.Unlock()
+		return
+	}
+	var events []rcptEvent
+	if attempted {
+		events = applyResults(&e.rec, results, now)
+		e.rec.Attempts++
+		e.rec.LastAttempt = now
+	}
+	expiry := e.rec.Arrived.Add(q.opts.MaxAge)
+	if !now.Before(expiry) {
+		events = append(events, expire(&e.rec, now)...)
+	}
+	snap := e.rec.clone()
+	q.mu.Unlock()
+	q.logEvents(snap.ID, events)
+
+	notified := r.notifyFailed(ctx, &snap, now)
+	warned := r.warnDelay(ctx, &snap, now)
+
+	q.mu.Lock()
+	if e.gone { // deleted while its DSN was being queued
+		e.busy = false
+		q.mu.Unlock()
+		return
+	}
+	for _, i := range notified {
+		e.rec.Rcpts[i].Notified = true
+	}
+	e.rec.DelayWarned = e.rec.DelayWarned || warned
+	finished := finishedRecord(&e.rec)
+	if !finished {
+		e.rec.NextAttempt = r.nextAttempt(&e.rec, now, expiry)
+	}
+	next := e.rec.NextAttempt
+	q.mu.Unlock()
+
+	if finished {
+		if err := q.remove(ctx, e); err == nil {
+			q.log.Info("removed", "id", snap.ID, "attempts", snap.Attempts)
+		}
+	} else if err := q.persist(ctx, e); err != nil {
+		q.log.Error("queue: cannot update record; the next attempt may repeat deliveries", "id", snap.ID, "err", err)
+	} else if attempted {
+		q.log.Info("rescheduled", "id", snap.ID, "attempts", snap.Attempts, "next", next.Format(time.RFC3339))
+	}
+	q.mu.Lock()
+	e.busy = false
+	q.scheduleLocked(e)
+	q.mu.Unlock()
+}
+
+// nextAttempt is when to try e again: on the retry schedule for pending
+// recipients, capped at expiry so the last attempt happens then; soon
+// when only a DSN could not be queued.
+func (r *runner) nextAttempt(rec *Record, now, expiry time.Time) time.Time {
+	o := r.q.opts
+	if len(rec.pending()) == 0 {
+		return now.Add(o.Retry[0])
+	}
+	t := now.Add(NextAttempt(rec.Attempts, o.Retry, o.Jitter, o.Rand))
+	if t.After(expiry) {
+		t = expiry
+	}
+	return t
+}
+
+// finishedRecord: no recipient is pending and every failure was notified.
+func finishedRecord(rec *Record) bool {
+	for _, rc := range rec.Rcpts {
+		if rc.State == Pending || (rc.State == Failed && !rc.Notified) {
+			return false
+		}
+	}
+	return true
+}
+
+// rcptEvent is one recipient's outcome, for the log.
+type rcptEvent struct {
+	rcpt  string
+	state string // delivered, deferred, failed, expired
+	reply Reply
+}
+
+// applyResults updates the pending recipients of rec from results. A
+// pending recipient without a result stays pending.
+func applyResults(rec *Record, results []envelope.RcptResult, now time.Time) []rcptEvent {
+	used := make([]bool, len(results))
+	var events []rcptEvent
+	for i := range rec.Rcpts {
+		rc := &rec.Rcpts[i]
+		if rc.State != Pending {
+			continue
+		}
+		j := matchResult(rc.Addr, results, used)
+		if j < 0 {
+			rc.Reply = Reply{Text: "the deliverer returned no result for this recipient", At: now}
+			events = append(events, rcptEvent{rc.Addr, "deferred", rc.Reply})
+			continue
+		}
+		used[j] = true
+		res := results[j]
+		rc.Reply = Reply{Code: res.Code, Enhanced: cleanEnhanced(res.Enhanced), Text: cleanText(res.Text),
+			Remote: cleanText(res.Remote), At: now}
+		ev := rcptEvent{rc.Addr, "deferred", rc.Reply}
+		switch res.Status {
+		case envelope.Delivered:
+			rc.State, ev.state = Delivered, "delivered"
+		case envelope.Failed:
+			rc.State, ev.state = Failed, "failed"
+		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// matchResult finds the first unused result for addr: exact, else
+// case-insensitive.
+func matchResult(addr string, results []envelope.RcptResult, used []bool) int {
+	for pass := 0; pass < 2; pass++ {
+		for j, res := range results {
+			if used[j] {
+				continue
+			}
+			if res.Rcpt == addr || (pass == 1 && strings.EqualFold(res.Rcpt, addr)) {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// expire fails every pending recipient of rec: its time in the queue is up.
+func expire(rec *Record, now time.Time) []rcptEvent {
+	var events []rcptEvent
+	for i := range rec.Rcpts {
+		rc := &rec.Rcpts[i]
+		if rc.State != Pending {
+			continue
+		}
+		rc.State = Failed
+		rc.Expired = true
+		if rc.Reply.At.IsZero() {
+			rc.Reply.At = now
+		}
+		events = append(events, rcptEvent{rc.Addr, "expired", rc.Reply})
+	}
+	return events
+}
+
+func (q *Queue) logEvents(id string, events []rcptEvent) {
+	for _, ev := range events {
+		q.log.Info(ev.state, "id", id, "rcpt", ev.rcpt, "remote", ev.reply.Remote, "reply", replyString(ev.reply))
+	}
+}
+
+// replyString renders a reply as "550 5.1.1 text" (without the parts it
+// lacks).
+func replyString(r Reply) string {
+	var parts []string
+	if r.Code > 0 {
+		parts = append(parts, strconv.Itoa(r.Code))
+	}
+	if r.Enhanced != "" {
+		parts = append(parts, r.Enhanced)
+	}
+	if r.Text != "" {
+		parts = append(parts, r.Text)
+	}
+	return strings.Join(parts, " ")
+}
+
+// cleanText makes s safe for a record and a DSN line: control characters
+// (multi-line replies included) become spaces, invalid UTF-8 is replaced,
+// and the length is bounded.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > maxReplyText {
+		cut := maxReplyText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
+}
+
+// cleanEnhanced returns s when it is an RFC 3463 status code
+// (class.subject.detail), else "".
+func cleanEnhanced(s string) string {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || (parts[0] != "2" && parts[0] != "4" && parts[0] != "5") {
+		return ""
+	}
+	for _, p := range parts[1:] {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 999 || len(p) > 3 || p[0] == '+' {
+			return ""
+		}
+	}
+	return s
+}
+
+// wantsNotify reports whether rcpt's NOTIFY parameter (RFC 3461 §4.1)
+// asks for a DSN of kind (FAILURE or DELAY). Without NOTIFY, failures are
+// reported and delays may be.
+func wantsNotify(rcpt envelope.Address, kind string) bool {
+	v, ok := rcpt.Param("NOTIFY")
+	if !ok {
+		return kind == "FAILURE" || kind == "DELAY"
+	}
+	for _, k := range strings.Split(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(k), kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// notifyFailed queues a DSN for the failed recipients not yet notified
+// that want one, and returns the indexes of the recipients that are now
+// settled (reported, or not to be reported). When the DSN cannot be
+// queued they stay unnotified and the next attempt tries again.
+func (r *runner) notifyFailed(ctx context.Context, rec *Record, now time.Time) []int {
+	var report, settled []int
+	for i, rc := range rec.Rcpts {
+		if rc.State != Failed || rc.Notified {
+			continue
+		}
+		if rec.From.Addr == "" || !wantsNotify(rc.Address, "FAILURE") {
+			settled = append(settled, i)
+			continue
+		}
+		report = append(report, i)
+	}
+	if rec.From.Addr == "" && len(settled) > 0 {
+		r.q.log.Info("no bounce to the null sender", "id", rec.ID, "rcpts", len(settled))
+	}
+	if len(report) == 0 {
+		return settled
+	}
+	id, err := r.q.queueDSN(ctx, r.dsn(rec, report, "failed", now))
+	if err != nil {
+		r.q.log.Error("queue: cannot queue a bounce; will try again", "id", rec.ID, "err", err)
+		return settled
+	}
+	r.q.log.Info("bounced", "id", rec.ID, "dsn", id, "to", rec.From.Addr, "rcpts", len(report))
+	return append(settled, report...)
+}
+
+// warnDelay queues a "delayed" DSN once when DelayWarning is set and the
+// message has waited that long; it reports whether the warning is done
+// (sent, or nobody wants it).
+func (r *runner) warnDelay(ctx context.Context, rec *Record, now time.Time) bool {
+	if r.opts.DelayWarning <= 0 || rec.DelayWarned || rec.From.Addr == "" ||
+		now.Sub(rec.Arrived) < r.opts.DelayWarning {
+		return false
+	}
+	var report []int
+	for i, rc := range rec.Rcpts {
+		if rc.State == Pending && wantsNotify(rc.Address, "DELAY") {
+			report = append(report, i)
+		}
+	}
+	if len(report) == 0 {
+		return len(rec.pending()) > 0
+	}
+	id, err := r.q.queueDSN(ctx, r.dsn(rec, report, "delayed", now))
+	if err != nil {
+		r.q.log.Error("queue: cannot queue a delay warning", "id", rec.ID, "err", err)
+		return false
+	}
+	r.q.log.Info("delay warning", "id", rec.ID, "dsn", id, "to", rec.From.Addr, "rcpts", len(report))
+	return true
+}
+
+func (r *runner) dsn(rec *Record, idx []int, action string, now time.Time) dsnInput {
+	in := dsnInput{host: r.opts.Hostname, orig: rec, action: action, now: now,
+		until: rec.Arrived.Add(r.q.opts.MaxAge), maxReturn: r.opts.MaxReturnSize}
+	for _, i := range idx {
+		in.rcpts = append(in.rcpts, rec.Rcpts[i])
+	}
+	return in
+}
