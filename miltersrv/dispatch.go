@@ -28,7 +28,8 @@ func (c *conn) dispatch(ctx context.Context, cmd milter.Command) error {
 	case milter.Data:
 		return c.stage(ctx, filter.StageData, func(s filter.Session) filter.Verdict { return s.Data(ctx) })
 	case milter.Header:
-		return c.stage(ctx, filter.StageHeader, func(s filter.Session) filter.Verdict { return s.Header(ctx, cmd.Name, cmd.Value) })
+		value := crlfFolding(cmd.Value)
+		return c.stage(ctx, filter.StageHeader, func(s filter.Session) filter.Verdict { return s.Header(ctx, cmd.Name, value) })
 	case milter.EndOfHeaders:
 		return c.stage(ctx, filter.StageEndOfHeaders, func(s filter.Session) filter.Verdict { return s.EndOfHeaders(ctx) })
 	case milter.Unknown:
@@ -177,4 +178,23 @@ func addressFromArgs(args []string) envelope.Address {
 		a.Params = envelope.ParseParams(strings.Join(args[1:], " "))
 	}
 	return a
+}
+
+// crlfFolding gives a folded header value CRLF line breaks, the filter
+// model's form; MTAs send them as LF (Postfix) or CRLF.
+func crlfFolding(v string) string {
+	if !strings.Contains(v, "\n") {
+		return v
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\n", "\r\n")
+}
+
+// lfFolding gives a folded header value the LF line breaks MTAs expect in
+// header edits: Postfix stores header lines without CR, so a CRLF would
+// leave a stray CR in the message.
+func lfFolding(v string) string {
+	if !strings.Contains(v, "\r") {
+		return v
+	}
+	return strings.ReplaceAll(v, "\r\n", "\n")
 }

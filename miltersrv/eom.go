@@ -124,11 +124,11 @@ func (c *conn) sendEdits(edits []filter.Edit, final milter.Response) error {
 func editResponse(e filter.Edit) milter.Response {
 	switch e.Kind {
 	case filter.AddHeader:
-		return milter.AddHeader{Name: e.Name, Value: e.Value}
+		return milter.AddHeader{Name: e.Name, Value: lfFolding(e.Value)}
 	case filter.InsertHeader:
-		return milter.InsertHeader{Index: uint32(e.Index), Name: e.Name, Value: e.Value}
+		return milter.InsertHeader{Index: uint32(e.Index), Name: e.Name, Value: lfFolding(e.Value)}
 	case filter.ChangeHeader:
-		return milter.ChangeHeader{Index: uint32(e.Index), Name: e.Name, Value: e.Value}
+		return milter.ChangeHeader{Index: uint32(e.Index), Name: e.Name, Value: lfFolding(e.Value)}
 	case filter.DeleteHeader:
 		return milter.ChangeHeader{Index: uint32(e.Index), Name: e.Name}
 	case filter.AddRecipient:

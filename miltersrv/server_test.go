@@ -17,6 +17,7 @@ func TestFullSessionWithEveryEdit(t *testing.T) {
 		needs: filter.Needs{Edits: filter.AllEdits},
 		eom: func(_ context.Context, m *filter.Modifier) {
 			must(t, m.AddHeader("X-Added", "yes"))
+			must(t, m.AddHeader("X-Folded", "a\r\n\tb"))
 			must(t, m.InsertHeader(0, "X-First", "1"))
 			must(t, m.ChangeHeader("Subject", 1, "changed"))
 			must(t, m.DeleteHeader("Received", 2))
@@ -47,6 +48,7 @@ func TestFullSessionWithEveryEdit(t *testing.T) {
 	m.send(milter.EndOfBody{})
 	m.expect(
 		milter.AddHeader{Name: "X-Added", Value: "yes"},
+		milter.AddHeader{Name: "X-Folded", Value: "a\n\tb"},
 		milter.InsertHeader{Index: 0, Name: "X-First", Value: "1"},
 		milter.ChangeHeader{Index: 1, Name: "Subject", Value: "changed"},
 		milter.ChangeHeader{Index: 2, Name: "Received"},
@@ -149,10 +151,10 @@ func TestNegotiationHonoursNeeds(t *testing.T) {
 	// No reply to connect or header; helo is answered without calling the filter.
 	m.send(milter.Connect{Hostname: "h", Family: 'U'}, milter.Helo{Name: "x"})
 	m.expect(milter.Continue{})
-	m.send(milter.Header{Name: "A", Value: " b"}, milter.EndOfHeaders{})
+	m.send(milter.Header{Name: "A", Value: " b\n\tc"}, milter.EndOfHeaders{})
 	m.expect(milter.Continue{})
 	waitFor(t, "calls", func() bool { return len(rec.Calls()) == 3 })
-	if calls := rec.Calls(); !reflect.DeepEqual(calls, []string{"connect h invalid AddrPort", "header A: b", "eoh"}) {
+	if calls := rec.Calls(); !reflect.DeepEqual(calls, []string{"connect h invalid AddrPort", "header A: b\r\n\tc", "eoh"}) {
 		t.Errorf("calls = %q", calls)
 	}
 }

@@ -216,7 +216,6 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"version", "--frob"}, result{2, "", "sluice version: unknown flag: --frob\nRun 'sluice --help' for usage.\n"}},
 		{"serve", []string{"serve"}, result{2, "", "sluice serve: not implemented yet (issue #5)\n"}},
 		{"serve with config", []string{"serve", "--config", "x.toml"}, result{2, "", "sluice serve: not implemented yet (issue #5)\n"}},
-		{"milter-test", []string{"milter-test", "inet:8891@127.0.0.1", "--json"}, result{2, "", "sluice milter-test: not implemented yet (issue #3)\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

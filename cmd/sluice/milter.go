@@ -14,14 +14,10 @@ import (
 // runMilter serves the configured filter chain to MTAs until ctx ends,
 // then drains for milter_server.shutdown_timeout.
 func runMilter(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	if len(cfg.Milters) > 0 {
-		return fmt.Errorf("%s: milters: external milters need the milter client, which is not built yet (issue #3)", cfgName(cfg))
-	}
-	filters, err := buildFilters(cfg)
+	chain, err := buildChain(cfg, log)
 	if err != nil {
 		return err
 	}
-	chain := filter.NewChain(filters...)
 	ms := cfg.MilterServer
 	srv := miltersrv.New(chain, miltersrv.Options{
 		Logger:           log,
@@ -36,6 +32,7 @@ func runMilter(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("milter_server.listen %s: %w", ms.Listen.Spec, err)
 	}
+	logChain(log, cfg, chain)
 	log.Info("sluice milter listening", "listen", ms.Listen.Spec, "filters", chain.Name(), "config", cfgName(cfg))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()

@@ -13,12 +13,3 @@ func newServeCmd() *cobra.Command {
 		RunE:  notImplemented("#5"),
 	}
 }
-
-func newMilterTestCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:                "milter-test ADDRESS [--eml FILE] [--from A] [--to A]... [--client-addr IP] [--helo NAME] [--json]",
-		Short:              "Drive any milter through one message (not implemented yet)",
-		DisableFlagParsing: true,
-		RunE:               notImplemented("#3"),
-	}
-}
