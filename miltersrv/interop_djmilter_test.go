@@ -179,7 +179,7 @@ func TestDJMilterFullMessageEveryEdit(t *testing.T) {
 	wantMods := []dmilter.ModifyAction{
 		{Type: dmilter.ActionAddHeader, HeaderName: "X-Added", HeaderValue: "yes"},
 		{Type: dmilter.ActionInsertHeader, HeaderIndex: 0, HeaderName: "X-First", HeaderValue: "1"},
-		{Type: dmilter.ActionChangeHeader, HeaderIndex: 1, HeaderName: "Subject", HeaderValue: "changed\r\n\tand folded"},
+		{Type: dmilter.ActionChangeHeader, HeaderIndex: 1, HeaderName: "Subject", HeaderValue: "changed\n\tand folded"},
 		{Type: dmilter.ActionChangeHeader, HeaderIndex: 2, HeaderName: "Received", HeaderValue: ""},
 		{Type: dmilter.ActionAddRcpt, Rcpt: "<d@example.org>"},
 		{Type: dmilter.ActionAddRcpt, Rcpt: "<e@example.org>", RcptArgs: "NOTIFY=NEVER"},

@@ -160,7 +160,7 @@ func TestEmersionFullMessageEveryEdit(t *testing.T) {
 	wantMods := []emilter.ModifyAction{
 		{Code: emilter.ActAddHeader, HeaderName: "X-Added", HeaderValue: "yes"},
 		{Code: emilter.ActInsertHeader, HeaderIndex: 0, HeaderName: "X-First", HeaderValue: "1"},
-		{Code: emilter.ActChangeHeader, HeaderIndex: 1, HeaderName: "Subject", HeaderValue: "changed\r\n\tand folded"},
+		{Code: emilter.ActChangeHeader, HeaderIndex: 1, HeaderName: "Subject", HeaderValue: "changed\n\tand folded"},
 		{Code: emilter.ActChangeHeader, HeaderIndex: 2, HeaderName: "Received", HeaderValue: ""},
 		{Code: emilter.ActAddRcpt, Rcpt: "<d@example.org>"},
 		{Code: emilter.ActDelRcpt, Rcpt: "<b@example.org>"},
