@@ -244,9 +244,9 @@ func TestMiltersrvHeaderLeadingSpace(t *testing.T) {
 			if !reflect.DeepEqual(o.edits, want) {
 				t.Errorf("edits %v, want %v", o.edits, want)
 			}
-			wantHeaders := []string{`header Subject:" two spaces\n\tfolded"`, `header X-Tab:"\ttab"`}
+			wantHeaders := []string{`header Subject:" two spaces\r\n\tfolded"`, `header X-Tab:"\ttab"`}
 			if lead {
-				wantHeaders[0] = `header Subject:"  two spaces\n\tfolded"`
+				wantHeaders[0] = `header Subject:"  two spaces\r\n\tfolded"`
 			}
 			var got []string
 			for _, c := range rec.waitCalls(t, "close") {
