@@ -1,6 +1,6 @@
 module github.com/sluice-mta/sluice
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/d--j/go-milter v0.10.2 // indirect
@@ -24,6 +24,6 @@ require (
 	github.com/subosito/gotenv v1.6.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )

@@ -127,6 +127,9 @@ func (c *wireConn) readReply(cmd byte, timeout time.Duration, onProgress func())
 	limit := start.Add(maxProgressFactor * timeout)
 	progressed := false
 	for {
+		if c.br.Buffered() == 0 {
+			quickAck(c.nc)
+		}
 		p, err := c.r.ReadPacket()
 		if err != nil {
 			if now := time.Now(); progressed && !now.Before(limit) && errors.Is(err, os.ErrDeadlineExceeded) {
