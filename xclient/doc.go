@@ -15,7 +15,10 @@
 // The client side builds the attribute lists from an envelope.Conn
 // (ClientAttrs, ForwardAttrs), keeps those the server advertised
 // (Supported) and renders the command lines (Commands). The server side
-// parses a command's arguments with Parse. Deciding which networks may
-// send XCLIENT or XFORWARD, and applying parsed attributes to a session,
-// belong to the SMTP server.
+// parses a command's arguments with Parse, decides who may send the
+// commands (Networks) and applies the attributes to the client identity of
+// a session (Identity.ApplyXClient, Identity.ApplyXForward), checking every
+// value first. When to accept the commands, and what a session does after
+// them (a new greeting after XCLIENT, XFORWARD for one transaction), belong
+// to the SMTP server, package smtpd.
 package xclient

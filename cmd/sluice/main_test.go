@@ -214,8 +214,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown command", []string{"frobnicate"}, result{2, "", "sluice: unknown command \"frobnicate\"\nRun 'sluice --help' for usage.\n"}},
 		{"unknown flag", []string{"version", "--frob"}, result{2, "", "sluice version: unknown flag: --frob\nRun 'sluice --help' for usage.\n"}},
-		{"serve", []string{"serve"}, result{2, "", "sluice serve: not implemented yet (issue #5)\n"}},
-		{"serve with config", []string{"serve", "--config", "x.toml"}, result{2, "", "sluice serve: not implemented yet (issue #5)\n"}},
+		{"serve with an argument", []string{"serve", "now"}, result{2, "", "sluice serve: unexpected argument \"now\"\nRun 'sluice --help' for usage.\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

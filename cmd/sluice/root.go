@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -39,7 +38,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().String("log-level", "", "log `LEVEL`: debug, info, warn, error (key log_level)")
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
-		newServeCmd(),
+		newServeCmd(stderr),
 		newMilterCmd(stderr),
 		newMilterTestCmd(),
 		newQueueCmd(),
@@ -74,17 +73,6 @@ func loadConfig(cmd *cobra.Command, keys map[string]string) (*config.Config, err
 		return nil, &exitErr{code: exitError, err: err}
 	}
 	return cfg, nil
-}
-
-// notImplemented is the RunE of a command that is not built yet.
-func notImplemented(issue string) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, _ []string) error {
-		msg := fmt.Sprintf("%s: not implemented yet", cmd.CommandPath())
-		if issue != "" {
-			msg += " (issue " + issue + ")"
-		}
-		return &exitErr{code: exitUsage, err: fmt.Errorf("%s", msg)}
-	}
 }
 
 // noArgs rejects positional arguments as a usage error.

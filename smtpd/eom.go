@@ -1,0 +1,132 @@
+package smtpd
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/sluice-mta/sluice/envelope"
+	"github.com/sluice-mta/sluice/filter"
+)
+
+// finishMessage answers the end of a message: the content's own failure,
+// or the filter's end-of-message verdict and edits, then the spool's
+// durable commit before 250. The transaction ends whatever happens.
+func (s *session) finishMessage(rx *receiver) {
+	tx := s.tx
+	defer s.endTx()
+	rx.finish()
+	if e := rx.failure(); e != nil {
+		s.logRejected(tx, "data", e)
+		s.answer(e)
+		return
+	}
+	arrived := s.opts.Clock()
+	discard := tx.discard || rx.verdict.Action == filter.ActionDiscard
+	var edits []filter.Edit
+	if !discard && tx.filtered && !tx.filterDone && s.flt != nil {
+		mod := filter.NewModifier(filter.AllEdits, nil)
+		v := s.flt.EndOfMessage(s.ctx, mod)
+		tx.eomDone = true
+		switch {
+		case v.Action == filter.ActionDiscard:
+			discard = true
+		case v.Terminal():
+			e := s.verdictError(filter.StageEndOfMessage, v)
+			s.logRejected(tx, "eom", e)
+			s.answer(e)
+			return
+		}
+		edits = mod.Edits()
+	}
+	if discard {
+		s.log.Info("smtpd: discarded", "id", tx.draft.ID(), "from", tx.from.Addr, "rcpts", len(tx.rcpts))
+		s.reply(codeOK, esOK, "Ok: queued as "+tx.draft.ID())
+		return
+	}
+	s.commit(tx, rx, edits, arrived)
+}
+
+// commit applies the edits and stores the message.
+func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arrived time.Time) {
+	ed := s.applyEdits(tx, rx.fields, edits)
+	var err error
+	if ed.body != nil {
+		err = s.replaceBody(tx, rx, ed.body)
+	}
+	if err != nil {
+		e := asError(err, errorf(codeLocalError, esTempLocal, "Local error in processing, try again later"))
+		s.log.Warn("smtpd: applying filter edits failed", "id", tx.draft.ID(), "err", err)
+		s.answer(e)
+		return
+	}
+	if len(ed.rcpts) == 0 {
+		s.log.Info("smtpd: discarded", "id", tx.draft.ID(), "from", ed.from.Addr, "reason", "filters removed every recipient")
+		s.reply(codeOK, esOK, "Ok: queued as "+tx.draft.ID())
+		return
+	}
+	msg := &Message{
+		Envelope:   envelope.Envelope{QueueID: tx.draft.ID(), From: ed.from, Recipients: ed.rcpts},
+		Client:     s.txClient(),
+		BodySize:   rx.bodySize,
+		Quarantine: ed.quarantine,
+		Arrived:    arrived,
+	}
+	msg.Header = renderHeader(s.received(msg), ed.fields)
+	if err := tx.draft.Commit(s.ctx, msg); err != nil {
+		e := spoolError(err)
+		s.log.Warn("smtpd: spool commit failed", "id", msg.Envelope.QueueID, "err", err, "code", e.Code)
+		s.answer(e)
+		return
+	}
+	tx.draft = nil // committed: nothing to abort
+	s.log.Info("smtpd: queued", "id", msg.Envelope.QueueID, "from", ed.from.Addr, "rcpts", len(ed.rcpts),
+		"size", int64(len(msg.Header))+msg.BodySize, "proto", msg.Client.Proto, "client", msg.Client.ClientName,
+		"quarantine", msg.Quarantine)
+	s.reply(codeOK, esOK, "Ok: queued as "+msg.Envelope.QueueID)
+}
+
+// replaceBody writes a body a filter replaced to a new draft, which
+// replaces the transaction's: the queue ID changes. The new body is made
+// CRLF-clean whatever the filter gave.
+func (s *session) replaceBody(tx *transaction, rx *receiver, body io.Reader) error {
+	d, err := s.opts.Spool.Create(s.ctx)
+	if err != nil {
+		return spoolError(err)
+	}
+	var werr error
+	n := normalizer{maxLine: 1 << 30, out: func(p []byte) {
+		if werr == nil {
+			_, werr = d.Write(p)
+		}
+	}}
+	limit := s.opts.MaxMessageSize
+	if _, err := io.Copy(&n, io.LimitReader(body, limit+1)); err != nil {
+		_ = d.Abort()
+		return err
+	}
+	n.Close()
+	switch {
+	case werr != nil:
+		_ = d.Abort()
+		return spoolError(werr)
+	case n.size > limit:
+		_ = d.Abort()
+		return errorf(codeTooBig, esTooBig, "Message size exceeds fixed maximum message size")
+	}
+	s.log.Info("smtpd: body replaced by a filter", "id", tx.draft.ID(), "new_id", d.ID())
+	_ = tx.draft.Abort()
+	tx.draft = d
+	rx.bodySize = n.size
+	s.macros.set("i", d.ID())
+	return nil
+}
+
+// logRejected logs a refused message.
+func (s *session) logRejected(tx *transaction, stage string, e *Error) {
+	attrs := []any{"stage", stage, "id", tx.draft.ID(), "from", tx.from.Addr, "rcpts", len(tx.rcpts), "code", e.Code, "reply", e.Message}
+	if e.Err != nil && !errors.Is(e.Err, e) {
+		attrs = append(attrs, "err", e.Err)
+	}
+	s.log.Info("smtpd: rejected", attrs...)
+}
