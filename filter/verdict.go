@@ -112,6 +112,9 @@ func (r Reply) String() string {
 
 // Verdict is a filter's answer at one stage. Reply, when set, is the exact
 // SMTP reply for a reject or tempfail; otherwise the MTA uses its default.
+// A tempfail whose reply code is 421 means "answer and close the
+// connection" (RFC 5321 §3.8): the SMTP engine does so, and a milter
+// client uses it for a milter that asked to shut the session down.
 type Verdict struct {
 	Action Action
 	Reply  *Reply
