@@ -28,7 +28,7 @@ type Config struct {
 // SMTP is the [smtp] table: the front-end's listeners, relay control and limits.
 type SMTP struct {
 	Listen              []string       // host:port
-	RelayDomains        []string       // accept RCPT for these domains from anyone
+	RelayDomains        []string       // accept RCPT for these domains from anyone; ".example.org" for its subdomains
 	TrustedNetworks     []netip.Prefix // may relay to any domain
 	XClientHosts        []netip.Prefix // may send XCLIENT
 	XForwardHosts       []netip.Prefix // may send XFORWARD
@@ -39,6 +39,10 @@ type SMTP struct {
 	BareLF              string // BareLFReject or BareLFNormalize
 	TLS                 SMTPTLS
 	Auth                SMTPAuth
+	CommandTimeout      time.Duration // waiting for a command line (RFC 5321 §4.5.3.2.7)
+	DataTimeout         time.Duration // waiting for more content in DATA or BDAT
+	ConnectionTimeout   time.Duration // a whole session
+	ShutdownTimeout     time.Duration // SIGTERM: transactions in flight may finish this long
 }
 
 // Values of SMTP.BareLF.

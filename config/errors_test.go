@@ -45,6 +45,8 @@ func TestLoadValidation(t *testing.T) {
 		{"listen port", "[smtp]\nlisten = [\"127.0.0.1:99999\"]", []string{`F: smtp.listen[0]: bad address "127.0.0.1:99999": bad port "99999"`}},
 		{"listen no port", "[smtp]\nlisten = [\"127.0.0.1\"]", []string{`F: smtp.listen[0]: bad address "127.0.0.1" (want host:port)`}},
 		{"relay domain", "[smtp]\nrelay_domains = [\"exa mple.org\"]", []string{`F: smtp.relay_domains[0]: bad domain "exa mple.org"`}},
+		{"relay subdomains of nothing", "[smtp]\nrelay_domains = [\".example.org\", \"..x\"]", []string{`F: smtp.relay_domains[1]: bad domain "..x"`}},
+		{"smtp timeout", "[smtp]\ncommand_timeout = \"0s\"", []string{`F: smtp.command_timeout: must be > 0`}},
 		{"cidr", "[smtp]\ntrusted_networks = [\"10.0.0.0/33\"]",
 			[]string{`F: smtp.trusted_networks[0]: bad network "10.0.0.0/33" (want an address or CIDR such as 192.0.2.0/24)`}},
 		{"network item type", "[smtp]\nxclient_hosts = [1]", []string{`F: smtp.xclient_hosts[0]: want a string, got integer 1`}},

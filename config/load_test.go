@@ -53,6 +53,10 @@ func defaultConfig() *Config {
 			MaxConnections:      1000,
 			MaxConnectionsPerIP: 50,
 			BareLF:              "reject",
+			CommandTimeout:      5 * time.Minute,
+			DataTimeout:         5 * time.Minute,
+			ConnectionTimeout:   time.Hour,
+			ShutdownTimeout:     30 * time.Second,
 		},
 		Queue: Queue{
 			Dir:    filepath.Join("var", "spool"),
@@ -201,6 +205,10 @@ func TestLoadFile(t *testing.T) {
 			BareLF:              "normalize",
 			TLS:                 SMTPTLS{CertFile: "cert.pem", KeyFile: "key.pem"},
 			Auth:                SMTPAuth{UsersFile: "users"},
+			CommandTimeout:      5 * time.Minute,
+			DataTimeout:         5 * time.Minute,
+			ConnectionTimeout:   time.Hour,
+			ShutdownTimeout:     30 * time.Second,
 		},
 		Queue: Queue{Dir: "/spool", Retry: []time.Duration{30 * time.Second, 24 * time.Hour}, MaxAge: 60 * time.Hour},
 		Downstream: Downstream{

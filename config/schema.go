@@ -27,6 +27,10 @@ func scalarDefaults() map[string]any {
 		"smtp.tls.cert_file":          "",
 		"smtp.tls.key_file":           "",
 		"smtp.auth.users_file":        "",
+		"smtp.command_timeout":        "5m",
+		"smtp.data_timeout":           "5m",
+		"smtp.connection_timeout":     "1h",
+		"smtp.shutdown_timeout":       "30s",
 
 		"queue.dir":     "",
 		"queue.retry":   []string{"1m", "5m", "15m", "1h", "4h"},

@@ -39,7 +39,11 @@ func readSMTP(r *reader) SMTP {
 			CertFile: r.str("smtp.tls.cert_file"),
 			KeyFile:  r.str("smtp.tls.key_file"),
 		},
-		Auth: SMTPAuth{UsersFile: r.str("smtp.auth.users_file")},
+		Auth:              SMTPAuth{UsersFile: r.str("smtp.auth.users_file")},
+		CommandTimeout:    r.positiveDuration("smtp.command_timeout"),
+		DataTimeout:       r.positiveDuration("smtp.data_timeout"),
+		ConnectionTimeout: r.positiveDuration("smtp.connection_timeout"),
+		ShutdownTimeout:   r.duration("smtp.shutdown_timeout"),
 	}
 	if len(s.Listen) == 0 && r.ok("smtp.listen") {
 		r.fail("smtp.listen", "must list at least one host:port")
@@ -50,7 +54,7 @@ func readSMTP(r *reader) SMTP {
 		}
 	}
 	for i, d := range s.RelayDomains {
-		if !isDomain(d) {
+		if !isDomain(strings.TrimPrefix(d, ".")) {
 			r.fail(fmt.Sprintf("smtp.relay_domains[%d]", i), "bad domain %q", d)
 		}
 	}

@@ -51,7 +51,7 @@ func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	err = waitServe(ctx, served, reload, log)
 	log.Info("sluice serve shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.MilterServer.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.SMTP.ShutdownTimeout)
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {
 		log.Warn("shutdown timeout reached; remaining SMTP sessions closed", "err", serr)
@@ -108,6 +108,7 @@ func newSMTPServer(cfg *config.Config, spool smtpd.Spool, log *slog.Logger) (*sm
 		MaxMessageSize: s.MaxMessageSize, MaxRecipients: s.MaxRecipients,
 		MaxConnections: s.MaxConnections, MaxConnectionsPerIP: s.MaxConnectionsPerIP,
 		BareLF: smtpd.BareLFPolicy(s.BareLF), Logger: log,
+		Timeouts: smtpd.Timeouts{Command: s.CommandTimeout, Data: s.DataTimeout, Connection: s.ConnectionTimeout},
 	}
 	var users *smtpd.UsersFile
 	if s.Auth.UsersFile != "" {
