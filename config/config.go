@@ -43,6 +43,9 @@ type SMTP struct {
 	DataTimeout         time.Duration // waiting for more content in DATA or BDAT
 	ConnectionTimeout   time.Duration // a whole session
 	ShutdownTimeout     time.Duration // SIGTERM: transactions in flight may finish this long
+	// ProxyNetworks are load balancers that must start each connection
+	// with a PROXY protocol (v1 or v2) header; empty: PROXY is off.
+	ProxyNetworks []netip.Prefix
 }
 
 // Values of SMTP.BareLF.

@@ -57,6 +57,7 @@ func defaultConfig() *Config {
 			DataTimeout:         5 * time.Minute,
 			ConnectionTimeout:   time.Hour,
 			ShutdownTimeout:     30 * time.Second,
+			ProxyNetworks:       []netip.Prefix{},
 		},
 		Queue: Queue{
 			Dir:    filepath.Join("var", "spool"),
@@ -209,6 +210,7 @@ func TestLoadFile(t *testing.T) {
 			DataTimeout:         5 * time.Minute,
 			ConnectionTimeout:   time.Hour,
 			ShutdownTimeout:     30 * time.Second,
+			ProxyNetworks:       []netip.Prefix{},
 		},
 		Queue: Queue{Dir: "/spool", Retry: []time.Duration{30 * time.Second, 24 * time.Hour}, MaxAge: 60 * time.Hour},
 		Downstream: Downstream{

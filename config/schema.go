@@ -31,6 +31,7 @@ func scalarDefaults() map[string]any {
 		"smtp.data_timeout":           "5m",
 		"smtp.connection_timeout":     "1h",
 		"smtp.shutdown_timeout":       "30s",
+		"smtp.proxy_networks":         []string{},
 
 		"queue.dir":     "",
 		"queue.retry":   []string{"1m", "5m", "15m", "1h", "4h"},

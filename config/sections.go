@@ -44,6 +44,7 @@ func readSMTP(r *reader) SMTP {
 		DataTimeout:       r.positiveDuration("smtp.data_timeout"),
 		ConnectionTimeout: r.positiveDuration("smtp.connection_timeout"),
 		ShutdownTimeout:   r.duration("smtp.shutdown_timeout"),
+		ProxyNetworks:     r.prefixes("smtp.proxy_networks"),
 	}
 	if len(s.Listen) == 0 && r.ok("smtp.listen") {
 		r.fail("smtp.listen", "must list at least one host:port")

@@ -52,6 +52,7 @@ func TestServe(t *testing.T) {
 		{"relay", svGroupRelay},
 		{"hostile", svGroupHostile},
 		{"durability", svGroupDurability},
+		{"proxy", svGroupProxy},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

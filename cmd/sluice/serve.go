@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -36,7 +37,7 @@ func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	listeners, err := listenAll(cfg.SMTP.Listen)
+	listeners, err := listenAll(cfg.SMTP.Listen, cfg.SMTP.ProxyNetworks)
 	if err != nil {
 		return err
 	}
@@ -131,10 +132,15 @@ func newSMTPServer(cfg *config.Config, spool smtpd.Spool, log *slog.Logger) (*sm
 	return srv, reload, nil
 }
 
-func listenAll(addrs []string) ([]net.Listener, error) {
+// listenAll opens the SMTP listeners, behind the PROXY protocol when
+// proxy networks are configured.
+func listenAll(addrs []string, proxies []netip.Prefix) ([]net.Listener, error) {
 	var ls []net.Listener
 	for _, a := range addrs {
 		l, err := net.Listen("tcp", a)
+		if err == nil && len(proxies) > 0 {
+			l, err = smtpd.ProxyListener(l, smtpd.ProxyOptions{Trusted: proxies})
+		}
 		if err != nil {
 			for _, o := range ls {
 				o.Close()
