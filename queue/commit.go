@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -15,14 +16,18 @@ type committer struct {
 	fs     FS
 	dir    string
 	window time.Duration
-	reqs   chan chan error
-	stop   chan struct{}
-	done   chan struct{}
+
+	mu      sync.Mutex
+	pending []chan error // requests not yet taken into a batch
+	closed  bool
+	wake    chan struct{} // buffered: a request is pending
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func newCommitter(fsys FS, dir string, window time.Duration) *committer {
 	c := &committer{fs: fsys, dir: dir, window: window,
-		reqs: make(chan chan error), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -30,14 +35,18 @@ func newCommitter(fsys FS, dir string, window time.Duration) *committer {
 func (c *committer) run() {
 	defer close(c.done)
 	for {
-		var batch []chan error
 		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
+		case <-c.wake:
 		case <-c.stop:
 			return
 		}
-		batch = c.gather(batch)
+		if !c.waitWindow() {
+			return
+		}
+		batch := c.take()
+		if len(batch) == 0 {
+			continue
+		}
 		err := c.fs.SyncDir(c.dir)
 		for _, r := range batch {
 			r <- err
@@ -45,42 +54,53 @@ func (c *committer) run() {
 	}
 }
 
-// gather adds the requests that arrive within the commit window (if any)
-// and those already waiting.
-func (c *committer) gather(batch []chan error) []chan error {
-	if c.window > 0 {
-		t := time.NewTimer(c.window)
-		defer t.Stop()
-	window:
-		for {
-			select {
-			case r := <-c.reqs:
-				batch = append(batch, r)
-			case <-t.C:
-				break window
-			}
-		}
+// waitWindow lets more requests gather for the commit window, if any. It
+// reports false when the committer is stopping.
+func (c *committer) waitWindow() bool {
+	if c.window <= 0 {
+		return true
 	}
-	for {
-		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
+	t := time.NewTimer(c.window)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stop:
+		return false
 	}
+}
+
+// take returns every pending request: the fsync about to start covers
+// them all, since each was made after its caller's renames.
+func (c *committer) take() []chan error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	batch := c.pending
+	c.pending = nil
+	return batch
+}
+
+// waiting returns the number of requests not yet taken (for tests).
+func (c *committer) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }
 
 // sync returns once the directory has been fsynced after the call began.
 // Cancelling ctx stops the wait, not the fsync.
 func (c *committer) sync(ctx context.Context) error {
 	r := make(chan error, 1)
-	select {
-	case c.reqs <- r:
-	case <-c.stop:
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	}
+	c.pending = append(c.pending, r)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 	select {
 	case err := <-r:
@@ -90,8 +110,15 @@ func (c *committer) sync(ctx context.Context) error {
 	}
 }
 
-// close stops the goroutine; a sync already received is answered first.
+// close stops the goroutine; a batch whose fsync has started is answered
+// first, requests still pending get ErrClosed.
 func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	close(c.stop)
 	<-c.done
+	for _, r := range c.take() {
+		r <- ErrClosed
+	}
 }

@@ -7,40 +7,47 @@
 // Everything lives under Options.Dir:
 //
 //	lock          flock(2)ed by the process that owns the queue; holds its pid
-//	q/ID.msg      content: the body, then the final header section appended
-//	              at commit (the record says where the header starts)
-//	q/ID.json     the envelope record (Record), indented JSON, human-readable
+//	q/ID.msg      the message: the body, then the final header section
+//	              appended at commit (the record says where the header
+//	              starts), then the first record and a trailer line that
+//	              locates it from the end of the file
+//	q/ID.json     the record (Record) once it changed after commit; it
+//	              overrides the one in q/ID.msg
 //	tmp/          drafts being received and record temp files
-//	bad/          records (and their content) that could not be read at start-up
+//	bad/          messages and records that could not be read at start-up
 //	ctl/          operation requests from other processes (sluice queue)
 //
-// The content file is written once and never changed after commit; the
-// record is replaced (temp file, fsync, rename) whenever the delivery state
-// changes.
+// Records are indented JSON, human-readable (the end of q/ID.msg shows the
+// first one). The content file is written once and never changed after
+// commit; q/ID.json is replaced (temp file, fsync, rename) whenever the
+// delivery state changes. Delivery reads the first Size bytes of q/ID.msg
+// only, so the embedded record never reaches a deliverer.
 //
 // # Durability
 //
-// A message is durable before Draft.Commit (or Put) returns: the content
-// file is fsynced, the record temp file is fsynced, both are renamed into
-// q/, and q/ is fsynced. Concurrent commits share the directory fsync
+// A message is durable before Draft.Commit (or Put) returns: one file per
+// message, holding the content and its first record, is fsynced, renamed
+// into q/, and q/ is fsynced. Concurrent commits share the directory fsync
 // (group commit: one committer goroutine syncs q/ once for every rename
 // that happened before the sync started) and each caller returns only after
-// a sync that covers its own renames. The content is renamed before the
-// record, so after a process crash a record in q/ always has its content;
-// after a power loss before the directory fsync (the message was not yet
-// acknowledged) a record might survive without its content rename, and
-// recovery moves it to bad/. I/O failures (disk full included) are
-// returned as errors matching ErrTemporary, which an SMTP server answers
-// with 452 4.3.1.
+// a sync that covers its own rename. Later record updates are durable in
+// the same way (temp file, fsync, rename, shared directory fsync).
+// Removing a message unlinks q/ID.msg, syncs q/, then unlinks q/ID.json: a
+// crash in between leaves a record without content, which recovery
+// removes, never content that its embedded record would bring back. I/O
+// failures (disk full included) are returned as errors matching
+// ErrTemporary, which an SMTP server answers with 452 4.3.1.
 //
 // # Recovery
 //
 // Open removes everything in tmp/ (drafts and record temp files of a
-// crashed process), loads every record in q/, moves records it cannot read
-// or whose content is missing or short to bad/ with a log line, and removes
-// content files that have no record (a crash between the two renames, or
-// after a delete). Delivery is at least once: a crash after the downstream
-// accepted a message and before the record is updated delivers it again.
+// crashed process), loads every message in q/ with q/ID.json if present,
+// else the record embedded in q/ID.msg, moves to bad/ with a log line the
+// messages whose content file has no valid record trailer or whose record
+// is unreadable or does not match the content, and removes records without
+// a content file (an unfinished delete). Delivery is at least once: a
+// crash after the downstream accepted a message and before the record is
+// updated delivers it again.
 //
 // # Delivery
 //

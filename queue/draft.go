@@ -112,23 +112,21 @@ func (d *Draft) commit(ctx context.Context, rec Record, header []byte) (*Record,
 	if err != nil {
 		return nil, fmt.Errorf("queue: bad record: %w", err)
 	}
+	// One file: body, header section, then the record and its trailer
+	// (see tail.go), fsynced before it is renamed into q/.
 	if _, err := d.bw.Write(header); err != nil {
 		return nil, tempErr("write header of "+d.id, err)
+	}
+	if _, err := d.bw.Write(appendTail(nil, data)); err != nil {
+		return nil, tempErr("write record of "+d.id, err)
 	}
 	if err := d.finishFile(); err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(q.fs, q.tmpRecPath(d.id), data); err != nil {
-		return nil, tempErr("write record of "+d.id, err)
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The content goes first: a record in q/ always has its content there.
 	if err := q.fs.Rename(q.draftPath(d.id), q.msgPath(d.id)); err != nil {
-		return nil, tempErr("commit "+d.id, err)
-	}
-	if err := q.fs.Rename(q.tmpRecPath(d.id), q.recPath(d.id)); err != nil {
 		return nil, tempErr("commit "+d.id, err)
 	}
 	if err := q.commit.sync(ctx); err != nil {
@@ -137,7 +135,7 @@ func (d *Draft) commit(ctx context.Context, rec Record, header []byte) (*Record,
 	return &r, nil
 }
 
-// finishFile flushes, fsyncs and closes the content file.
+// finishFile flushes, fsyncs and closes the draft file.
 func (d *Draft) finishFile() error {
 	err := d.bw.Flush()
 	if err == nil {
@@ -161,15 +159,15 @@ func (d *Draft) Abort() error {
 	return nil
 }
 
-// cleanup removes whatever the draft left: temp files, and files a failed
-// commit had already renamed into q/ (the record first).
+// cleanup removes whatever the draft left: the draft, or the file a failed
+// commit had already renamed into q/.
 func (d *Draft) cleanup() {
 	if d.f != nil {
 		_ = d.f.Close()
 		d.f = nil
 	}
 	q := d.q
-	for _, p := range []string{q.tmpRecPath(d.id), q.draftPath(d.id), q.recPath(d.id), q.msgPath(d.id)} {
+	for _, p := range []string{q.draftPath(d.id), q.msgPath(d.id)} {
 		if err := q.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			q.log.Warn("queue: cannot remove file of a failed message", "id", d.id, "file", p, "err", err)
 		}

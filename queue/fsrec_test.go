@@ -20,7 +20,15 @@ type recFS struct {
 	// returned instead of doing it.
 	fail func(op string) error
 	// gate, when set, is received from before each SyncDir.
-	gate chan struct{}
+	gate   chan struct{}
+	atGate int // SyncDir calls that reached the gate
+}
+
+// gated returns how many SyncDir calls have reached the gate.
+func (f *recFS) gated() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.atGate
 }
 
 func (f *recFS) rel(p string) string {
@@ -86,6 +94,9 @@ func (f *recFS) Remove(name string) error {
 
 func (f *recFS) SyncDir(dir string) error {
 	if f.gate != nil {
+		f.mu.Lock()
+		f.atGate++
+		f.mu.Unlock()
 		<-f.gate
 	}
 	if err := f.record("syncdir " + f.rel(dir)); err != nil {

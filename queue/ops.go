@@ -11,8 +11,8 @@ import (
 )
 
 // List returns the records of every queued message, oldest first. It
-// reads the record files, so it works from any process; a record being
-// replaced is read whole, old or new.
+// reads the files, so it works from any process; a record being replaced
+// is read whole, old or new.
 func (q *Queue) List() ([]Record, error) {
 	names, err := readDirNames(q.qdir)
 	if err != nil {
@@ -20,11 +20,11 @@ func (q *Queue) List() ([]Record, error) {
 	}
 	var out []Record
 	for _, n := range names {
-		id, ok := strings.CutSuffix(n, ".json")
+		id, ok := strings.CutSuffix(n, ".msg")
 		if !ok || !validID(id) {
 			continue
 		}
-		r, err := readRecord(q.recPath(id))
+		r, err := q.loadMessage(id)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // delivered or deleted meanwhile
 		}
@@ -43,12 +43,13 @@ func (q *Queue) List() ([]Record, error) {
 	return out, nil
 }
 
-// Show returns the record of message id, read from its file.
+// Show returns the record of message id, read from its files: q/ID.json
+// when present, else the record embedded at the end of q/ID.msg.
 func (q *Queue) Show(id string) (*Record, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	r, err := readRecord(q.recPath(id))
+	r, err := q.loadMessage(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}

@@ -11,9 +11,10 @@ import (
 )
 
 // recover brings the spool to a consistent state and loads it: it removes
-// the temp files of tmp/, loads every record of q/, moves unreadable
-// records (and records without their whole content) to bad/, removes
-// content files without a record, and moves unknown files to bad/.
+// the temp files of tmp/, loads every message of q/ (its content file's
+// embedded record, or q/ID.json when present), moves messages it cannot
+// read to bad/, removes records without a content file, and moves unknown
+// files to bad/.
 func (q *Queue) recover() error {
 	if err := q.clearTmp(); err != nil {
 		return err
@@ -22,37 +23,44 @@ func (q *Queue) recover() error {
 	if err != nil {
 		return err
 	}
-	msgs, recs := map[string]bool{}, []string{}
+	msgs, recs := []string{}, map[string]bool{}
 	changed := false
 	for _, n := range names {
 		id, ext, _ := strings.Cut(n, ".")
 		switch {
 		case validID(id) && ext == "msg":
-			msgs[id] = true
+			msgs = append(msgs, id)
 		case validID(id) && ext == "json":
-			recs = append(recs, id)
+			recs[id] = true
 		default:
 			q.moveAside(n, "unknown file in the queue directory")
 			changed = true
 		}
 	}
-	for _, id := range recs {
-		r, err := q.loadRecord(id)
-		if err != nil {
-			q.moveAside(id+".json", err.Error())
-			if msgs[id] {
-				q.moveAside(id+".msg", "its record was moved aside")
-			}
-			delete(msgs, id)
-			changed = true
+	for _, id := range msgs {
+		hasRec := recs[id]
+		delete(recs, id)
+		r, err := q.loadMessage(id)
+		if err == nil {
+			q.added(r)
 			continue
 		}
-		delete(msgs, id)
-		q.added(r)
+		// The content first: alone in q/, its embedded record would
+		// bring the message back in an older state.
+		changed = true
+		if errors.As(err, new(errRecord)) {
+			q.moveAside(id+".msg", "its record is unreadable")
+			q.moveAside(id+".json", err.Error())
+			continue
+		}
+		q.moveAside(id+".msg", err.Error())
+		if hasRec {
+			q.moveAside(id+".json", "its content was moved aside")
+		}
 	}
-	for id := range msgs {
-		q.log.Info("queue: removing content without a record (an unfinished commit or delete)", "id", id)
-		if err := q.fs.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for id := range recs {
+		q.log.Info("queue: removing a record without content (an unfinished delete)", "id", id)
+		if err := q.fs.Remove(q.recPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		changed = true
@@ -81,25 +89,6 @@ func (q *Queue) clearTmp() error {
 		q.log.Info("queue: removed files of unfinished messages", "dir", q.tmpdir, "files", len(names))
 	}
 	return nil
-}
-
-// loadRecord reads q/ID.json and checks it against its content file.
-func (q *Queue) loadRecord(id string) (*Record, error) {
-	r, err := readRecord(q.recPath(id))
-	if err != nil {
-		return nil, err
-	}
-	if r.ID != id {
-		return nil, fmt.Errorf("record names ID %q", r.ID)
-	}
-	fi, err := os.Stat(q.msgPath(id))
-	if err != nil {
-		return nil, fmt.Errorf("content: %w", err)
-	}
-	if fi.Size() != r.Size {
-		return nil, fmt.Errorf("content is %d bytes, record says %d", fi.Size(), r.Size)
-	}
-	return r, nil
 }
 
 // readRecord reads and decodes a record file.

@@ -40,8 +40,11 @@ func (q *Queue) persist(ctx context.Context, e *entry) error {
 	return tempErr("sync "+q.qdir, q.commit.sync(ctx))
 }
 
-// remove takes e out of the queue: the record first (so a crash leaves
-// only content, which recovery removes), then the content.
+// remove takes e out of the queue: the content file first, made durable
+// by a directory fsync, then q/ID.json if the message has one. The
+// content file carries the first record, so it must go before any later
+// record: a crash in between leaves only q/ID.json, which recovery
+// removes, never content whose embedded record would revive the message.
 func (q *Queue) remove(ctx context.Context, e *entry) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
@@ -54,17 +57,18 @@ func (q *Queue) remove(ctx context.Context, e *entry) error {
 	id := e.rec.ID
 	delete(q.entries, id)
 	q.mu.Unlock()
-	var errs []error
-	for _, p := range []string{q.recPath(id), q.msgPath(id)} {
-		if err := q.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := q.fs.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		q.log.Error("queue: cannot remove message files", "id", id, "err", err)
 		return tempErr("remove "+id, err)
 	}
-	return tempErr("sync "+q.qdir, q.commit.sync(ctx))
+	if err := q.commit.sync(ctx); err != nil {
+		return tempErr("sync "+q.qdir, err)
+	}
+	// Not synced: if the removal is lost, recovery removes the record.
+	if err := q.fs.Remove(q.recPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		q.log.Warn("queue: cannot remove the record of a removed message", "id", id, "err", err)
+	}
+	return nil
 }
 
 // lookup returns the entry of id (owner only).
@@ -91,15 +95,21 @@ func (q *Queue) delivery(r *Record, to []envelope.Address) *envelope.Delivery {
 }
 
 // openContent returns a message as it is delivered: header section, then
-// body.
+// body. The record and trailer after them are left out.
 func (q *Queue) openContent(id string, size, hsize int64) (io.ReadCloser, error) {
 	f, err := os.Open(q.msgPath(id))
 	if err != nil {
 		return nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil && fi.Size() != size {
-		err = fmt.Errorf("queue: content of %s is %d bytes, record says %d", id, fi.Size(), size)
+	if err == nil {
+		var n int64
+		_, _, n, err = readTrailer(f, fi.Size())
+		if err != nil {
+			err = fmt.Errorf("queue: content of %s: %w", id, err)
+		} else if n != size {
+			err = fmt.Errorf("queue: content of %s is %d bytes, record says %d", id, n, size)
+		}
 	}
 	if err != nil {
 		f.Close()

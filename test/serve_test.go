@@ -292,11 +292,11 @@ func (s *svSluice) log() string {
 	return string(b)
 }
 
-// queued returns the names of the envelope records in the spool: the
+// queued returns the names of the message files in the spool: the
 // messages not yet delivered (or bounced).
 func (s *svSluice) queued(t *testing.T) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(s.dir, "spool", "q", "*.json"))
+	m, err := filepath.Glob(filepath.Join(s.dir, "spool", "q", "*.msg"))
 	if err != nil {
 		t.Fatal(err)
 	}
