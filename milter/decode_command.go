@@ -110,11 +110,7 @@ func decodeConnect(p Packet) (Command, error) {
 
 func decodeHeader(p Packet) (Command, error) {
 	f := newFields(p)
-	name, err := f.str("header name")
-	if err != nil {
-		return nil, err
-	}
-	value, err := f.str("header value")
+	name, value, err := f.header()
 	if err != nil {
 		return nil, err
 	}

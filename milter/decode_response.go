@@ -77,11 +77,7 @@ func decodeReplyCode(p Packet) (Response, error) {
 
 func decodeAddHeader(p Packet) (Response, error) {
 	f := newFields(p)
-	name, err := f.str("header name")
-	if err != nil {
-		return nil, err
-	}
-	value, err := f.str("header value")
+	name, value, err := f.header()
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +90,7 @@ func decodeIndexHeader(p Packet) (Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := f.str("header name")
-	if err != nil {
-		return nil, err
-	}
-	value, err := f.str("header value")
+	name, value, err := f.header()
 	if err != nil {
 		return nil, err
 	}

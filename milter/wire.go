@@ -185,3 +185,16 @@ func qList(ss []string) string {
 	}
 	return b.String()
 }
+
+// header reads a header name and value, the pair every header packet
+// (SMFIC_HEADER, SMFIR_ADDHEADER, SMFIR_INSHEADER, SMFIR_CHGHEADER) ends
+// with.
+func (f *fields) header() (name, value string, err error) {
+	if name, err = f.str("header name"); err != nil {
+		return "", "", err
+	}
+	if value, err = f.str("header value"); err != nil {
+		return "", "", err
+	}
+	return name, value, nil
+}
