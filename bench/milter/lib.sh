@@ -58,6 +58,20 @@ free_port() {
 	die "no free loopback port found"
 }
 
+# make_tmp PREFIX: the run's temporary directory (TMP, readable by the
+# postfix user), the private Postfix's directories (PF_ETC, PF_QUEUE), an
+# empty results file and CLK_TCK for the CPU columns.
+make_tmp() {
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	chmod 755 "$TMP"
+	PF_ETC="$TMP/postfix-etc"
+	PF_QUEUE="$TMP/postfix-queue"
+	mkdir -p "$PF_ETC" "$PF_QUEUE" "$TMP/postfix-data"
+	chown postfix "$TMP/postfix-data"
+	: >"$TMP/results"
+	CLK_TCK=$(getconf CLK_TCK)
+}
+
 # --- sinks ------------------------------------------------------------------
 
 # start_sinks: the counting sink (relayhost; -c writes running counters to

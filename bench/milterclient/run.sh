@@ -303,14 +303,7 @@ main() {
 	trap 'log "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
 	trap on_exit EXIT
 	trap 'exit 130' INT TERM
-	TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-mcbench.XXXXXX")
-	chmod 755 "$TMP"
-	PF_ETC="$TMP/postfix-etc"
-	PF_QUEUE="$TMP/postfix-queue"
-	mkdir -p "$PF_ETC" "$PF_QUEUE" "$TMP/postfix-data"
-	chown postfix "$TMP/postfix-data"
-	: >"$TMP/results"
-	CLK_TCK=$(getconf CLK_TCK)
+	make_tmp sluice-mcbench
 	build
 	start_sinks
 	free_port

@@ -323,14 +323,8 @@ report() {
 # --- main ---------------------------------------------------------------------
 
 setup() {
-	TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-serve-bench.XXXXXX")
-	chmod 755 "$TMP"
-	PF_ETC="$TMP/postfix-etc"
-	PF_QUEUE="$TMP/postfix-queue"
-	mkdir -p "$PF_ETC" "$PF_QUEUE" "$TMP/postfix-data" "$TMP/sluice-data"
-	chown postfix "$TMP/postfix-data"
-	: >"$TMP/results"
-	CLK_TCK=$(getconf CLK_TCK)
+	make_tmp sluice-serve-bench
+	mkdir -p "$TMP/sluice-data"
 	(cd "$ROOT" && go build -o "$TMP/sluice" ./cmd/sluice) || die "cannot build ./cmd/sluice"
 	start_sinks
 	free_port
