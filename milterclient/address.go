@@ -3,8 +3,9 @@ package milterclient
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
+
+	"github.com/sluice-mta/sluice/milter"
 )
 
 // ParseAddress turns a milter socket address into a network and an
@@ -17,44 +18,23 @@ import (
 //
 // A client needs a host and a non-zero port.
 func ParseAddress(addr string) (network, address string, err error) {
-	kind, rest, ok := strings.Cut(addr, ":")
-	if !ok {
-		return "", "", fmt.Errorf("milter address %q: want unix:/path, inet:port@host or inet6:port@host", addr)
+	a, err := milter.ParseSocketAddress(addr)
+	if err != nil {
+		return "", "", err
 	}
-	switch kind {
-	case "unix", "local":
-		if rest == "" {
-			return "", "", fmt.Errorf("milter address %q: empty socket path", addr)
-		}
-		return "unix", rest, nil
-	case "inet", "inet6":
-		host, port, err := splitInet(rest)
-		if err != nil {
-			return "", "", fmt.Errorf("milter address %q: %w", addr, err)
-		}
-		network = "tcp"
-		if kind == "inet6" {
-			network = "tcp6"
-		}
-		return network, net.JoinHostPort(host, port), nil
+	switch {
+	case a.Kind == "unix":
+		return "unix", a.Path, nil
+	case a.PortOnly:
+		return "", "", fmt.Errorf("milter address %q: want port@host", addr)
+	case a.Host == "":
+		return "", "", fmt.Errorf("milter address %q: empty host", addr)
+	case a.Port == "0" || strings.Trim(a.Port, "0") == "":
+		return "", "", fmt.Errorf("milter address %q: bad port %q", addr, a.Port)
 	}
-	return "", "", fmt.Errorf("milter address %q: unknown socket type %q (want unix, local, inet or inet6)", addr, kind)
-}
-
-func splitInet(rest string) (host, port string, err error) {
-	if p, h, ok := strings.Cut(rest, "@"); ok {
-		port, host = p, strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 {
-		host, port = strings.TrimSuffix(strings.TrimPrefix(rest[:i], "["), "]"), rest[i+1:]
-	} else {
-		return "", "", fmt.Errorf("want port@host")
+	network = "tcp"
+	if a.Kind == "inet6" {
+		network = "tcp6"
 	}
-	if host == "" {
-		return "", "", fmt.Errorf("empty host")
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("bad port %q", port)
-	}
-	return host, port, nil
+	return network, net.JoinHostPort(a.Host, a.Port), nil
 }

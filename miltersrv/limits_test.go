@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,7 +187,7 @@ func TestParseAddress(t *testing.T) {
 	for _, tt := range tests {
 		n, a, err := ParseAddress(tt.in)
 		if tt.err != "" {
-			if err == nil || !contains(err.Error(), tt.err) {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("ParseAddress(%q) error = %v, want %q", tt.in, err, tt.err)
 			}
 			continue
@@ -195,19 +196,6 @@ func TestParseAddress(t *testing.T) {
 			t.Errorf("ParseAddress(%q) = %q, %q, %v; want %q, %q", tt.in, n, a, err, tt.network, tt.addr)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestReplaceBodyIsChunked(t *testing.T) {

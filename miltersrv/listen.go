@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"github.com/sluice-mta/sluice/milter"
 )
 
 // ParseAddress splits a milter socket address as Postfix and Sendmail
@@ -19,50 +21,20 @@ import (
 //
 // Postfix's "inet:host:port" form is accepted too.
 func ParseAddress(addr string) (network, address string, err error) {
-	kind, rest, found := strings.Cut(addr, ":")
-	if !found {
-		if strings.HasPrefix(addr, "/") {
-			return "unix", addr, nil
-		}
-		return "", "", fmt.Errorf("milter address %q: want unix:/path, inet:port@host or inet6:port@host", addr)
+	if strings.HasPrefix(addr, "/") {
+		return "unix", addr, nil
 	}
-	switch kind {
-	case "unix", "local":
-		if rest == "" {
-			return "", "", fmt.Errorf("milter address %q: empty socket path", addr)
-		}
-		return "unix", rest, nil
-	case "inet", "inet6":
-		network = "tcp4"
-		if kind == "inet6" {
-			network = "tcp6"
-		}
-		host, port, err := splitInet(rest)
-		if err != nil {
-			return "", "", fmt.Errorf("milter address %q: %w", addr, err)
-		}
-		return network, net.JoinHostPort(host, port), nil
+	a, err := milter.ParseSocketAddress(addr)
+	if err != nil {
+		return "", "", err
 	}
-	return "", "", fmt.Errorf("milter address %q: unknown socket type %q", addr, kind)
-}
-
-func splitInet(rest string) (host, port string, err error) {
-	if p, h, ok := strings.Cut(rest, "@"); ok {
-		port, host = p, strings.Trim(h, "[]")
-	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 {
-		host, port = strings.Trim(rest[:i], "[]"), rest[i+1:]
-	} else {
-		port = rest
+	switch a.Kind {
+	case "unix":
+		return "unix", a.Path, nil
+	case "inet6":
+		return "tcp6", net.JoinHostPort(a.Host, a.Port), nil
 	}
-	if port == "" {
-		return "", "", errors.New("missing port")
-	}
-	for _, c := range port {
-		if c < '0' || c > '9' {
-			return "", "", fmt.Errorf("bad port %q", port)
-		}
-	}
-	return host, port, nil
+	return "tcp4", net.JoinHostPort(a.Host, a.Port), nil
 }
 
 // Listen opens a listener on a milter socket address (see ParseAddress).
