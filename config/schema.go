@@ -73,8 +73,6 @@ type node struct {
 	array *node
 }
 
-func (n *node) isLeaf() bool { return n.table == nil && n.array == nil }
-
 // add inserts the dotted path as a leaf, creating tables on the way.
 func (n *node) add(path string) *node {
 	cur := n

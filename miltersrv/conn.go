@@ -171,19 +171,6 @@ func (c *conn) send(resp milter.Response) error {
 	return c.w.Flush()
 }
 
-// sendAll writes several responses with one flush.
-func (c *conn) sendAll(resps []milter.Response) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	for _, r := range resps {
-		if err := c.w.WritePacket(r.Encode()); err != nil {
-			return err
-		}
-	}
-	return c.w.Flush()
-}
-
 func (c *conn) loop(ctx context.Context) error {
 	for {
 		p, err := c.readPacket()

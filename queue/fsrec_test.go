@@ -133,17 +133,4 @@ func (r *recFile) Close() error {
 	return r.f.Close()
 }
 
-// errOn returns a fail function that fails the first call starting with
-// prefix with err.
-func errOn(prefix string, err error) func(string) error {
-	done := false
-	return func(op string) error {
-		if !done && strings.HasPrefix(op, prefix) {
-			done = true
-			return err
-		}
-		return nil
-	}
-}
-
 var errInjected = errors.New("injected")
