@@ -30,7 +30,8 @@ var errPanic = errors.New("filter panicked")
 type conn struct {
 	srv *Server
 	nc  net.Conn
-	log *slog.Logger
+	id  uint64
+	lg  *slog.Logger // built on first use: most connections log nothing
 	r   *milter.Reader
 
 	wmu sync.Mutex // guards w and inEOM: the progress timer writes too
@@ -56,9 +57,26 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		srv: s,
 		nc:  nc,
-		log: s.opts.Logger.With("milter_conn", id, "remote", remoteName(nc)),
+		id:  id,
 		r:   milter.NewReader(nc, s.opts.MaxPacket),
 		w:   milter.NewWriter(nc),
+	}
+}
+
+// log returns the connection's logger, with its ID and peer, building it
+// on first use (from the connection's own goroutine only).
+func (c *conn) log() *slog.Logger {
+	if c.lg == nil {
+		c.lg = c.srv.opts.Logger.With("milter_conn", c.id, "remote", remoteName(c.nc))
+	}
+	return c.lg
+}
+
+// debug logs at debug level without building the logger when that level
+// is off.
+func (c *conn) debug(msg string, args ...any) {
+	if c.srv.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		c.log().Debug(msg, args...)
 	}
 }
 
@@ -102,11 +120,11 @@ func (c *conn) serve(ctx context.Context) {
 	switch {
 	case err == nil, errors.Is(err, errQuit), errors.Is(err, errPanic):
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		c.log.Debug("milter connection closed by MTA")
+		c.debug("milter connection closed by MTA")
 	case errors.Is(err, os.ErrDeadlineExceeded) && c.isDraining():
-		c.log.Debug("milter connection closed for shutdown")
+		c.debug("milter connection closed for shutdown")
 	default:
-		c.log.Warn("milter connection ended", "err", err)
+		c.log().Warn("milter connection ended", "err", err)
 	}
 }
 
@@ -156,7 +174,7 @@ func (c *conn) handshake() error {
 		return err
 	}
 	c.neg = neg
-	c.log.Debug("milter negotiated", "version", neg.version, "actions", neg.actions, "protocol", neg.protocol)
+	c.debug("milter negotiated", "version", neg.version, "actions", neg.actions, "protocol", neg.protocol)
 	return c.send(reply)
 }
 
@@ -235,7 +253,7 @@ func (c *conn) closeSession(ctx context.Context) {
 func (c *conn) guard(ctx context.Context, fn func()) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error("filter panicked; closing the milter session", "panic", p, "stack", string(debug.Stack()))
+			c.log().Error("filter panicked; closing the milter session", "panic", p, "stack", string(debug.Stack()))
 			err = errPanic
 		}
 	}()

@@ -96,7 +96,7 @@ func (c *conn) abort(ctx context.Context) error {
 func (c *conn) reply(st filter.Stage, v filter.Verdict) error {
 	if c.neg.noReply(st) {
 		if v.Action != filter.ActionContinue {
-			c.log.Warn("filter answered a no-reply stage; verdict dropped", "stage", st, "verdict", v)
+			c.log().Warn("filter answered a no-reply stage; verdict dropped", "stage", st, "verdict", v)
 		}
 		return nil
 	}
@@ -127,7 +127,7 @@ func (c *conn) refusal(v filter.Verdict) milter.Response {
 		if err == nil && (v.Reply.Code/100 == 5) == (v.Action == filter.ActionReject) {
 			return milter.ReplyCode{Text: wireReply(*v.Reply)}
 		}
-		c.log.Warn("filter gave an invalid reply; sending the plain verdict", "reply", v.Reply.String(), "err", err)
+		c.log().Warn("filter gave an invalid reply; sending the plain verdict", "reply", v.Reply.String(), "err", err)
 	}
 	if v.Action == filter.ActionReject {
 		return milter.Reject{}
