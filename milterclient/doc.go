@@ -11,6 +11,21 @@
 //     connection per SMTP connection (Milter.NewSession), reused for every
 //     transaction of it with SMFIC_ABORT between transactions, and
 //     SMFIC_QUIT at Session.Close.
+//   - Optionally (Options.MaxIdleConns, IdleTimeout) keeps milter
+//     connections across SMTP connections: a session that ends right after
+//     a message the milter answered SMFIR_CONTINUE sends SMFIC_QUIT_NC
+//     (protocol version 6) and leaves its connection idle for the next
+//     session, which sends its SMFIC_CONNECT and macros without dialing or
+//     negotiating again (the first negotiation holds). Sessions that end in
+//     any other state quit as usual: libmilter accepts SMFIC_QUIT_NC only
+//     after end of message, ignores it elsewhere, and then ignores the next
+//     SMFIC_CONNECT too. A milter that does not know SMFIC_QUIT_NC closes
+//     the connection: an idle connection found closed is dropped; one
+//     closed before it answered anything of the next session is replaced
+//     by a new one, once, and what the session had sent is sent again; and
+//     unless a reused connection ever answered, the milter is taken not to
+//     support reuse (logged once) and no connection is kept any more.
+//     Idle connections expire after IdleTimeout; Milter.Close closes them.
 //   - Offers protocol version 6 with every action and protocol step
 //     (Options.Version, Actions, Protocol) and accepts what the milter
 //     answers down to version 2: SMFIC_DATA goes only to milters of
@@ -48,8 +63,9 @@
 // SMFIR_CONN_FAIL), the session logs it once with the milter's name and
 // what happened, closes the milter connection, and applies the milter's
 // default action (Action) at that stage and for the rest of the SMTP
-// connection; the next session connects afresh. A circuit breaker
-// (BreakerOptions) stops sessions from each waiting out the connect
+// connection; the next session connects afresh (a connection in an
+// unknown state is never kept). A circuit breaker (BreakerOptions) stops
+// sessions from each waiting out the connect
 // timeout while a milter is down, and recovers by itself.
 //
 // # Needs
@@ -61,8 +77,9 @@
 // # What it does not do
 //
 // It does not apply edits to a message (the engine does, from the
-// Modifier), does not serve milters to an MTA (package miltersrv), and
-// does not reuse one milter connection for several SMTP connections
-// (SMFIC_QUIT_NC). The protocol is not an RFC; the references are
-// Sendmail's libmilter and Postfix's milter8.c.
+// Modifier), and does not serve milters to an MTA (package miltersrv).
+// Neither Postfix nor Sendmail sends SMFIC_QUIT_NC, so reuse is off by
+// default. The protocol is not an RFC; the references are Sendmail's
+// libmilter (its engine.c state table tells where SMFIC_QUIT_NC is
+// accepted) and Postfix's milter8.c.
 package milterclient

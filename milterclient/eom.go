@@ -34,12 +34,12 @@ func (s *Session) EndOfMessage(ctx context.Context, mod *filter.Modifier) filter
 	case v.Action != filter.ActionContinue && v.Action != filter.ActionSkip:
 		return v
 	}
-	s.inTxn, s.last = true, filter.StageEndOfMessage
-	stop := s.c.watch(ctx)
-	v, edits, err := s.endOfBody(func() { mod.Progress(ctx) })
-	if cerr := stop(); err != nil && cerr != nil {
-		err = fmt.Errorf("%w (%v)", cerr, err)
-	}
+	s.inTxn, s.last, s.atRest = true, filter.StageEndOfMessage, false
+	var edits []filter.Edit
+	err := s.attempt(ctx, func() (err error) {
+		v, edits, err = s.endOfBody(func() { mod.Progress(ctx) })
+		return err
+	})
 	if err != nil {
 		s.fail(filter.StageEndOfMessage, err)
 		return s.fallbackEOM(mod)
@@ -97,6 +97,8 @@ func (s *Session) endOfBody(onProgress func()) (filter.Verdict, []filter.Edit, e
 			if err == nil {
 				err = s.c.checkQuiet()
 			}
+			_, cont := resp.(milter.Continue)
+			s.atRest = cont && err == nil
 			return v, scratch.Edits(), err
 		}
 		if rb, ok := resp.(milter.ReplaceBody); !ok || len(rb.Chunk) == 0 {

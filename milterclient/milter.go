@@ -2,6 +2,7 @@ package milterclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,6 +22,7 @@ type Milter struct {
 	macros           [numStages][]string // wire names per stage from Options.Macros
 	needs            filter.Needs
 	chunkPools       [3]sync.Pool // body buffers per negotiated chunk size
+	pool             *pool        // idle connections (Options.MaxIdleConns)
 }
 
 var (
@@ -57,7 +59,17 @@ func New(opts Options) (*Milter, error) {
 		m.macros[st] = wireNames(names)
 	}
 	m.needs = m.computeNeeds()
+	m.pool = newPool(m)
 	return m, nil
+}
+
+// Close closes the idle milter connections (Options.MaxIdleConns) with
+// SMFIC_QUIT. Sessions still open go on; their connections are closed,
+// not kept, when they end. The Milter still opens sessions after Close,
+// without keeping their connections. It always returns nil.
+func (m *Milter) Close() error {
+	m.pool.close()
+	return nil
 }
 
 // Name implements filter.Named.
@@ -105,10 +117,12 @@ func cloneMacros(in map[filter.Stage][]string) map[filter.Stage][]string {
 }
 
 // NewSession implements filter.Filter: it connects to the milter and
-// negotiates options. It does not fail: when the milter cannot be reached
-// (or the circuit breaker is open, or ctx ends), the session applies the
-// default action from its first stage on, and Session.Err says why. The
-// macros are read at each stage for the values to send.
+// negotiates options, or takes an idle connection (Options.MaxIdleConns;
+// one still open is taken even while the circuit breaker is open).
+// It does not fail: when the milter cannot be reached (or the circuit
+// breaker is open, or ctx ends), the session applies the default action
+// from its first stage on, and Session.Err says why. The macros are read
+// at each stage for the values to send.
 func (m *Milter) NewSession(ctx context.Context, macros filter.Macros) (filter.Session, error) {
 	return m.Open(ctx, macros), nil
 }
@@ -119,30 +133,46 @@ func (m *Milter) Open(ctx context.Context, macros filter.Macros) *Session {
 		macros = filter.NoMacros
 	}
 	s := &Session{m: m, macros: macros, log: m.log}
-	ok, probe := m.breaker.allow(m.opts.Clock.Now())
-	if !ok {
-		s.err = ErrCircuitOpen
+	if ic, ok := m.pool.get(); ok {
+		ic.c.handOut(true)
+		s.c, s.neg, s.reused, s.quitNC = ic.c, ic.neg, true, ic.quitNC
 		return s
 	}
+	c, neg, err := m.connect(ctx, func(err error) { s.fail(filter.StageConnect, err) })
+	if errors.Is(err, ErrCircuitOpen) {
+		s.err = err // not logged for every session
+	}
+	s.c, s.neg = c, neg
+	return s
+}
+
+// connect opens a new connection, through the circuit breaker. onFail,
+// when not nil, is called with the failure (but ErrCircuitOpen) before
+// the breaker logs any change.
+func (m *Milter) connect(ctx context.Context, onFail func(error)) (*wireConn, *negotiated, error) {
+	ok, probe := m.breaker.allow(m.opts.Clock.Now())
+	if !ok {
+		return nil, nil, ErrCircuitOpen
+	}
 	c, neg, err := m.open(ctx)
+	if err != nil && onFail != nil {
+		onFail(err)
+	}
 	switch {
 	case err == nil:
 		if m.breaker.success(probe) {
 			m.log.Info("milter reachable again; circuit closed")
 		}
-		s.c, s.neg = c, neg
 	case ctx.Err() != nil:
 		m.breaker.release(probe)
-		s.fail(filter.StageConnect, err)
 	default:
-		s.fail(filter.StageConnect, err)
 		if m.breaker.failure(m.opts.Clock.Now(), probe) {
 			m.log.Warn("milter circuit open: sessions get the default action without dialing",
 				"failures", m.opts.Breaker.Failures, "open_for", m.opts.Breaker.OpenFor,
 				"default_action", m.opts.DefaultAction.String())
 		}
 	}
-	return s
+	return c, neg, err
 }
 
 // open dials the milter and negotiates.
@@ -165,6 +195,7 @@ func (m *Milter) open(ctx context.Context) (*wireConn, *negotiated, error) {
 		c.close()
 		return nil, nil, err
 	}
+	c.handOut(false)
 	return c, neg, nil
 }
 

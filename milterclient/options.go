@@ -150,6 +150,15 @@ type Options struct {
 	// Breaker configures the circuit breaker.
 	Breaker BreakerOptions
 
+	// MaxIdleConns turns on connection reuse across SMTP connections
+	// (SMFIC_QUIT_NC, protocol version 6) and bounds the milter
+	// connections kept idle between them. 0, the default, keeps none:
+	// every SMTP connection gets its own milter connection, closed with
+	// SMFIC_QUIT. See Session.Close for when a connection is kept.
+	MaxIdleConns int
+	// IdleTimeout is how long an idle connection is kept; default 30s.
+	IdleTimeout time.Duration
+
 	// Dialer opens connections; default a *net.Dialer.
 	Dialer Dialer
 	// Logger receives failures and circuit changes; default
@@ -172,6 +181,7 @@ const (
 	DefaultMemoryBody         = 256 << 10
 	DefaultBreakerFailures    = 3
 	DefaultBreakerOpenFor     = 10 * time.Second
+	DefaultIdleTimeout        = 30 * time.Second
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -219,6 +229,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.Breaker.Failures = DefaultBreakerFailures
 	}
 	o.Breaker.OpenFor = orDefault(o.Breaker.OpenFor, DefaultBreakerOpenFor)
+	if o.MaxIdleConns < 0 {
+		return o, fmt.Errorf("milterclient: milter %s: negative MaxIdleConns %d", o.Name, o.MaxIdleConns)
+	}
+	o.IdleTimeout = orDefault(o.IdleTimeout, DefaultIdleTimeout)
 	if o.Dialer == nil {
 		o.Dialer = &net.Dialer{}
 	}

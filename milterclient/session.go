@@ -40,6 +40,15 @@ type Session struct {
 	msgDone     bool // the milter accepted or refused the message
 	msgVerdict  filter.Verdict
 
+	// reused: the connection came idle from the pool and has not answered
+	// yet; if the milter closed it, the session redials once. quitNC: it
+	// was left with SMFIC_QUIT_NC (not unused since option negotiation).
+	reused, redialed, quitNC bool
+	// atRest: the last exchange was end of message and the milter answered
+	// SMFIR_CONTINUE, the one state in which libmilter accepts
+	// SMFIC_QUIT_NC (see Close).
+	atRest bool
+
 	inTxn   bool   // the milter is inside a transaction: ABORT before the next one
 	skipCmd byte   // SMFIR_SKIP: commands with this code are not sent until another comes
 	body    []byte // body bytes not yet sent, at most neg.maxChunk
@@ -170,16 +179,45 @@ func (s *Session) exchange(ctx context.Context, st filter.Stage, cmd milter.Comm
 	if st >= filter.StageMail && st <= filter.StageEndOfMessage {
 		s.inTxn = true
 	}
-	s.last = st
-	stop := s.c.watch(ctx)
-	v, err := s.roundTrip(st, cmd)
-	if cerr := stop(); err != nil && cerr != nil {
-		err = fmt.Errorf("%w (%v)", cerr, err)
-	}
+	s.last, s.atRest = st, false
+	var v filter.Verdict
+	err := s.attempt(ctx, func() (err error) {
+		v, err = s.roundTrip(st, cmd)
+		return err
+	})
 	if err != nil {
 		return s.fail(st, err)
 	}
 	return v
+}
+
+// attempt runs one exchange with ctx watched. When the milter closed a
+// reused connection before answering anything of this session, the
+// session redials and runs it again, once.
+func (s *Session) attempt(ctx context.Context, run func() error) error {
+	mark := s.c.recorded()
+	err := s.watched(ctx, run)
+	if err != nil && s.reused {
+		var again bool
+		if again, err = s.redial(ctx, err, mark); again {
+			err = s.watched(ctx, run)
+		}
+	}
+	if err == nil && s.reused && s.c.replied {
+		s.reused = false
+		s.m.pool.worked()
+	}
+	return err
+}
+
+// watched runs an exchange on the connection; a cancelled ctx breaks it.
+func (s *Session) watched(ctx context.Context, run func() error) error {
+	stop := s.c.watch(ctx)
+	err := run()
+	if cerr := stop(); err != nil && cerr != nil {
+		err = fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
 }
 
 func (s *Session) roundTrip(st filter.Stage, cmd milter.Command) (filter.Verdict, error) {
@@ -298,7 +336,7 @@ func (s *Session) queueAbort() error {
 	if !s.inTxn {
 		return nil
 	}
-	s.inTxn = false
+	s.inTxn, s.atRest = false, false
 	s.c.begin(s.m.opts.CommandTimeout)
 	return s.c.send(milter.Abort{}, false)
 }
@@ -320,39 +358,15 @@ func (s *Session) Abort(ctx context.Context) {
 	if s.err != nil || s.c == nil || s.connDone || !s.inTxn {
 		return
 	}
-	stop := s.c.watch(ctx)
-	err := s.queueAbort()
-	if err == nil {
-		err = s.c.flush(milter.CmdAbort)
-	}
-	if cerr := stop(); err != nil && cerr != nil {
-		err = fmt.Errorf("%w (%v)", cerr, err)
-	}
+	s.inTxn, s.atRest = false, false
+	err := s.attempt(ctx, func() error {
+		s.c.begin(s.m.opts.CommandTimeout)
+		if err := s.c.send(milter.Abort{}, false); err != nil {
+			return err
+		}
+		return s.c.flush(milter.CmdAbort)
+	})
 	if err != nil {
 		s.fail(s.last, fmt.Errorf("sending SMFIC_ABORT: %w", err))
-	}
-}
-
-// Close implements filter.Session: SMFIC_QUIT, then the milter connection
-// is closed. It may be called more than once.
-func (s *Session) Close(ctx context.Context) {
-	if s.closed {
-		return
-	}
-	s.closed = true
-	if s.c != nil {
-		stop := s.c.watch(ctx)
-		s.c.begin(s.m.opts.CommandTimeout)
-		if err := s.c.send(milter.Quit{}, false); err == nil {
-			s.c.flush(milter.CmdQuit)
-		}
-		stop()
-		s.c.close()
-		s.c = nil
-	}
-	s.m.putChunkBuffer(s.body)
-	s.body = nil
-	if s.spool != nil {
-		s.spool.reset()
 	}
 }

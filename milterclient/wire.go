@@ -3,6 +3,7 @@ package milterclient
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,24 @@ type wireConn struct {
 	noReplySent bool
 	// unflushedNoReply: such a command waits in the write buffer.
 	unflushedNoReply bool
+
+	// Since the connection was handed to its current session:
+	dirty   bool // a packet was sent
+	replied bool // a reply was read
+	// recording: the packets sent are kept in replay, so that they can be
+	// sent again on a new connection if the milter closes this one
+	// before it answers anything (see Session.redial). On for a reused
+	// connection until the first reply, or until replay would exceed
+	// maxReplay.
+	recording bool
+	replay    []byte
 }
+
+// maxReplay bounds what a session on a reused connection keeps to send
+// again on a new connection: the macros and commands before the first
+// reply are a few hundred bytes (more with many recipients to a milter
+// that skips them); beyond this the session does not redial.
+const maxReplay = 16 << 10
 
 func newWireConn(nc net.Conn, trace func(Trace)) *wireConn {
 	br := bufio.NewReaderSize(nc, 4096)
@@ -82,8 +100,13 @@ func (c *wireConn) send(cmd milter.Command, noReply bool) error {
 	if c.trace != nil {
 		c.trace(Trace{Command: cmd})
 	}
-	if err := c.w.WritePacket(cmd.Encode()); err != nil {
+	p := cmd.Encode()
+	if err := c.w.WritePacket(p); err != nil {
 		return writeError(err, cmd.Code())
+	}
+	c.dirty = true
+	if c.recording {
+		c.record(p)
 	}
 	if noReply {
 		c.unflushedNoReply = true
@@ -144,6 +167,7 @@ func (c *wireConn) readReply(cmd byte, timeout time.Duration, onProgress func())
 		if c.trace != nil {
 			c.trace(Trace{Response: resp})
 		}
+		c.answered()
 		if _, ok := resp.(milter.Progress); !ok {
 			return resp, nil
 		}
@@ -193,3 +217,43 @@ func closedByPeer(err error) bool {
 }
 
 func (c *wireConn) close() error { return c.nc.Close() }
+
+// record keeps packet p, framed as on the wire, for a replay.
+func (c *wireConn) record(p milter.Packet) {
+	if len(c.replay)+5+len(p.Data) > maxReplay {
+		c.recording, c.replay = false, c.replay[:0]
+		return
+	}
+	c.replay = binary.BigEndian.AppendUint32(c.replay, uint32(len(p.Data)+1))
+	c.replay = append(append(c.replay, p.Code), p.Data...)
+}
+
+// answered notes a reply: the connection is known to work, nothing is
+// replayed any more.
+func (c *wireConn) answered() {
+	c.replied = true
+	if c.recording {
+		c.recording, c.replay = false, c.replay[:0]
+	}
+}
+
+// handOut readies the connection for a new session; record starts a
+// recording for a replay.
+func (c *wireConn) handOut(record bool) {
+	c.dirty, c.replied, c.unflushedNoReply = false, false, false
+	c.recording, c.replay = record, c.replay[:0]
+}
+
+// recorded is the length of the recording so far, or -1 when there is
+// none to replay.
+func (c *wireConn) recorded() int {
+	if !c.recording {
+		return -1
+	}
+	return len(c.replay)
+}
+
+// clean reports whether nothing waits to be written or read.
+func (c *wireConn) clean() bool {
+	return c.w.Buffered() == 0 && c.br.Buffered() == 0
+}
