@@ -43,6 +43,11 @@ type SMTP struct {
 	DataTimeout         time.Duration // waiting for more content in DATA or BDAT
 	ConnectionTimeout   time.Duration // a whole session
 	ShutdownTimeout     time.Duration // SIGTERM: transactions in flight may finish this long
+	// ResolveClientNames looks up each client's host name (forward-confirmed
+	// reverse DNS) for Received, macros and the access filter's client
+	// rules; false: clients are known by address only.
+	ResolveClientNames bool
+	DNSTimeout         time.Duration // bounds the client name lookups of one connection
 	// ProxyNetworks are load balancers that must start each connection
 	// with a PROXY protocol (v1 or v2) header; empty: PROXY is off.
 	ProxyNetworks []netip.Prefix

@@ -25,6 +25,10 @@
 // replies) is the filter's to judge: cmd/sluice builds the filters and
 // reports their errors in the same FILE: KEY: message form.
 //
+// Changed compares two loaded configurations key by key (Keys lists the
+// names it uses): `sluice serve` loads the file again on SIGHUP and
+// reports, and applies, what changed.
+//
 // Only this package and cmd/sluice know viper; every other package takes
 // its own typed options struct, which cmd/sluice fills from a Config. The
 // package imports nothing of sluice.

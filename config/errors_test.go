@@ -66,6 +66,10 @@ func TestLoadValidation(t *testing.T) {
 		{"int range", "[smtp]\nmax_recipients = 99999999999", []string{`F: smtp.max_recipients: out of range: 99999999999`}},
 		{"bare_lf", "[smtp]\nbare_lf = \"allow\"", []string{`F: smtp.bare_lf: unknown policy "allow" (want reject, normalize)`}},
 		{"tls half", "[smtp.tls]\ncert_file = \"c.pem\"", []string{`F: smtp.tls: cert_file and key_file go together: set both or neither`}},
+		{"resolve_client_names type", "[smtp]\nresolve_client_names = \"yes\"", []string{`F: smtp.resolve_client_names: want true or false, got "yes"`}},
+		{"resolve typo", "[smtp]\nresolve_client_name = false", []string{`F: smtp.resolve_client_name: unknown key (did you mean "resolve_client_names"?)`}},
+		{"dns_timeout zero", "[smtp]\ndns_timeout = \"0s\"", []string{`F: smtp.dns_timeout: must be > 0`}},
+		{"dns_timeout number", "[smtp]\ndns_timeout = 5", []string{`F: smtp.dns_timeout: want a duration such as "30s", "5m" or "5d", got integer 5`}},
 
 		// [queue]
 		{"retry empty", "[queue]\nretry = []", []string{`F: queue.retry: must list at least one delay`}},

@@ -57,6 +57,8 @@ func defaultConfig() *Config {
 			DataTimeout:         5 * time.Minute,
 			ConnectionTimeout:   time.Hour,
 			ShutdownTimeout:     30 * time.Second,
+			ResolveClientNames:  true,
+			DNSTimeout:          5 * time.Second,
 			ProxyNetworks:       []netip.Prefix{},
 		},
 		Queue: Queue{
@@ -118,6 +120,8 @@ max_recipients = 10
 max_connections = 20
 max_connections_per_ip = 5
 bare_lf = "normalize"
+resolve_client_names = false
+dns_timeout = "2s"
 [smtp.tls]
 cert_file = "cert.pem"
 key_file = "key.pem"
@@ -210,6 +214,7 @@ func TestLoadFile(t *testing.T) {
 			DataTimeout:         5 * time.Minute,
 			ConnectionTimeout:   time.Hour,
 			ShutdownTimeout:     30 * time.Second,
+			DNSTimeout:          2 * time.Second,
 			ProxyNetworks:       []netip.Prefix{},
 		},
 		Queue: Queue{Dir: "/spool", Retry: []time.Duration{30 * time.Second, 24 * time.Hour}, MaxAge: 60 * time.Hour},

@@ -31,6 +31,8 @@ func scalarDefaults() map[string]any {
 		"smtp.data_timeout":           "5m",
 		"smtp.connection_timeout":     "1h",
 		"smtp.shutdown_timeout":       "30s",
+		"smtp.resolve_client_names":   true,
+		"smtp.dns_timeout":            "5s",
 		"smtp.proxy_networks":         []string{},
 
 		"queue.dir":     "",

@@ -39,12 +39,14 @@ func readSMTP(r *reader) SMTP {
 			CertFile: r.str("smtp.tls.cert_file"),
 			KeyFile:  r.str("smtp.tls.key_file"),
 		},
-		Auth:              SMTPAuth{UsersFile: r.str("smtp.auth.users_file")},
-		CommandTimeout:    r.positiveDuration("smtp.command_timeout"),
-		DataTimeout:       r.positiveDuration("smtp.data_timeout"),
-		ConnectionTimeout: r.positiveDuration("smtp.connection_timeout"),
-		ShutdownTimeout:   r.duration("smtp.shutdown_timeout"),
-		ProxyNetworks:     r.prefixes("smtp.proxy_networks"),
+		Auth:               SMTPAuth{UsersFile: r.str("smtp.auth.users_file")},
+		CommandTimeout:     r.positiveDuration("smtp.command_timeout"),
+		DataTimeout:        r.positiveDuration("smtp.data_timeout"),
+		ConnectionTimeout:  r.positiveDuration("smtp.connection_timeout"),
+		ShutdownTimeout:    r.duration("smtp.shutdown_timeout"),
+		ResolveClientNames: r.boolean("smtp.resolve_client_names"),
+		DNSTimeout:         r.positiveDuration("smtp.dns_timeout"),
+		ProxyNetworks:      r.prefixes("smtp.proxy_networks"),
 	}
 	if len(s.Listen) == 0 && r.ok("smtp.listen") {
 		r.fail("smtp.listen", "must list at least one host:port")

@@ -71,12 +71,22 @@
 // get 250 2.0.0 naming the queue ID. A spool that cannot store the
 // message answers ErrSpoolTemporary: 452 4.3.1, and the client keeps it.
 //
+// # Reloading
+//
+// Server.Reload checks new Options and makes them the ones new sessions
+// start with: relay control, limits, timeouts, host name, TLS, AUTH,
+// resolver and filter. A session keeps the options it started with until
+// it ends, so nothing changes under a transaction; Reload's channel tells
+// when the last such session has ended and what only the old options used
+// (a filter chain) may be released. Listeners, the Spool and the Logger
+// stay.
+//
 // # Not here
 //
 // smtpd does not know the queue, configuration files or signals:
 // cmd/sluice wires a Server from the configuration, adapts the queue to
-// Spool, reloads certificates (tls.ServerCertificates) and users
-// (UsersFile) on SIGHUP, and calls Shutdown on SIGTERM. It does not
+// Spool, builds new Options from the reloaded configuration on SIGHUP
+// (Server.Reload), and calls Shutdown on SIGTERM. It does not
 // deliver mail, verify client certificates, or implement BINARYMIME,
 // ETRN or VRFY lookups.
 package smtpd

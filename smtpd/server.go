@@ -18,19 +18,20 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("smtpd: server closed")
 
-// Server is an SMTP server. Serve it on any number of listeners; stop it
-// with Shutdown (graceful) or Close.
+// Server is an SMTP server. Serve it on any number of listeners; change
+// its options for new sessions with Reload; stop it with Shutdown
+// (graceful) or Close.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
+	log    *slog.Logger    // Options.Logger of NewServer; Reload keeps it
 	ctx    context.Context // cancelled by Close: every session's context derives from it
 	cancel context.CancelFunc
 	idBase string // random prefix of connection IDs
 	nextID atomic.Uint64
 
 	mu        sync.Mutex
+	cur       *generation // the options new sessions start with (Reload)
 	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
+	sessions  map[*session]*generation // each with the options it started with
 	perIP     map[netip.Addr]int
 	closed    bool // Close called
 	wg        sync.WaitGroup
@@ -51,8 +52,8 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		opts: o, log: o.Logger, ctx: ctx, cancel: cancel, idBase: hex.EncodeToString(b[:]),
-		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{}, perIP: map[netip.Addr]int{},
+		log: o.Logger, ctx: ctx, cancel: cancel, idBase: hex.EncodeToString(b[:]), cur: newGeneration(o),
+		listeners: map[net.Listener]struct{}{}, sessions: map[*session]*generation{}, perIP: map[netip.Addr]int{},
 	}, nil
 }
 
@@ -110,16 +111,17 @@ func (srv *Server) stopping() bool {
 	return srv.draining.Load() || srv.closed
 }
 
-// accept starts a session for nc, or refuses it when the server is full
-// or stopping.
+// accept starts a session for nc with the options in force, or refuses
+// it when the server is full or stopping.
 func (srv *Server) accept(nc net.Conn) {
 	srv.mu.Lock()
+	g := srv.cur
 	var refusal *Error
 	switch {
 	case srv.draining.Load() || srv.closed:
-		refusal = errorf(codeUnavailable, esShutdown, srv.opts.Hostname+" Service shutting down")
-	case len(srv.sessions) >= srv.opts.MaxConnections:
-		refusal = errorf(codeUnavailable, esTempAuth, srv.opts.Hostname+" Too many connections, try again later")
+		refusal = errorf(codeUnavailable, esShutdown, g.opts.Hostname+" Service shutting down")
+	case len(srv.sessions) >= g.opts.MaxConnections:
+		refusal = errorf(codeUnavailable, esTempAuth, g.opts.Hostname+" Too many connections, try again later")
 	}
 	if refusal != nil {
 		srv.mu.Unlock()
@@ -127,8 +129,9 @@ func (srv *Server) accept(nc net.Conn) {
 		go srv.refuse(nc, refusal)
 		return
 	}
-	s := newSession(srv, nc, srv.newID())
-	srv.sessions[s] = struct{}{}
+	s := newSession(srv, &g.opts, nc, srv.newID())
+	srv.sessions[s] = g
+	g.sessions++
 	srv.wg.Add(1)
 	srv.mu.Unlock()
 	go func() {
@@ -151,12 +154,15 @@ func (srv *Server) newID() string {
 
 func (srv *Server) forget(s *session) {
 	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	g := srv.sessions[s]
 	delete(srv.sessions, s)
-	srv.mu.Unlock()
+	g.sessions--
+	g.releaseIfUnused()
 }
 
 // admitIP counts a connection from addr, or reports false when that
-// address has MaxConnectionsPerIP already. An invalid address (a unix
+// address has MaxConnectionsPerIP (of the options in force) already. An invalid address (a unix
 // socket) is always admitted. Each admitted call needs a releaseIP.
 func (srv *Server) admitIP(addr netip.Addr) bool {
 	if !addr.IsValid() {
@@ -164,7 +170,7 @@ func (srv *Server) admitIP(addr netip.Addr) bool {
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if srv.perIP[addr] >= srv.opts.MaxConnectionsPerIP {
+	if srv.perIP[addr] >= srv.cur.opts.MaxConnectionsPerIP {
 		return false
 	}
 	srv.perIP[addr]++

@@ -65,15 +65,17 @@ type xclientSet struct {
 	helo, proto, login bool
 }
 
-func newSession(srv *Server, nc net.Conn, id string) *session {
+// newSession returns a session of srv on nc that runs with o until it
+// ends, whatever Reload does meanwhile.
+func newSession(srv *Server, o *Options, nc net.Conn, id string) *session {
 	now := time.Now()
-	ctx, cancel := context.WithDeadline(srv.ctx, now.Add(srv.opts.Timeouts.Connection))
+	ctx, cancel := context.WithDeadline(srv.ctx, now.Add(o.Timeouts.Connection))
 	s := &session{
-		srv: srv, opts: &srv.opts, id: id, raw: nc, ctx: ctx, cancel: cancel, started: now,
+		srv: srv, opts: o, id: id, raw: nc, ctx: ctx, cancel: cancel, started: now,
 		log: srv.log.With("conn", id),
 	}
-	s.dc = &deadlineConn{Conn: nc, deadline: now.Add(srv.opts.Timeouts.Connection), draining: &srv.draining,
-		timeout: srv.opts.Timeouts.Command, writeTimeout: srv.opts.Timeouts.Command}
+	s.dc = &deadlineConn{Conn: nc, deadline: now.Add(o.Timeouts.Connection), draining: &srv.draining,
+		timeout: o.Timeouts.Command, writeTimeout: o.Timeouts.Command}
 	s.br = bufio.NewReaderSize(s.dc, 4096)
 	s.bw = bufio.NewWriterSize(s.dc, 4096)
 	return s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-mta/sluice/queue"
 	"net"
 	"os"
 	"os/exec"
@@ -91,6 +92,10 @@ type svConfig struct {
 	Downstream string   // downstream.address, e.g. "smtp://127.0.0.1:2526"
 	Retry      string   // queue.retry as a TOML array; default ["1s"]
 	Extra      string   // appended as written: further tables ([filters...])
+	// ResolveNames is smtp.resolve_client_names. Off by default here, so
+	// that Received fields name every loopback client "unknown" whatever
+	// /etc/hosts says, and no test waits for DNS.
+	ResolveNames bool
 }
 
 // svRender returns the configuration file for a listener port and a
@@ -106,6 +111,7 @@ log_level = "debug"
 
 [smtp]
 listen = ["127.0.0.1:%d"]
+resolve_client_names = %t
 %s
 
 [queue]
@@ -119,7 +125,7 @@ tls = "none"
 [milter_server]
 shutdown_timeout = "10s"
 %s
-`, svHost, filepath.Join(dir, "var"), port, strings.Join(c.SMTP, "\n"),
+`, svHost, filepath.Join(dir, "var"), port, c.ResolveNames, strings.Join(c.SMTP, "\n"),
 		filepath.Join(dir, "spool"), retry, c.Downstream, c.Extra)
 }
 
@@ -292,15 +298,25 @@ func (s *svSluice) log() string {
 	return string(b)
 }
 
-// queued returns the names of the message files in the spool: the
-// messages not yet delivered (or bounced).
+// queued returns the IDs of the messages in the spool: those not yet
+// delivered (or bounced). It reads the spool as `sluice queue list` does,
+// from outside the serving process (or as the owner once it is gone).
 func (s *svSluice) queued(t *testing.T) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(s.dir, "spool", "q", "*.msg"))
+	q, err := queue.OpenControl(queue.Options{Dir: filepath.Join(s.dir, "spool")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	defer q.Close()
+	recs, err := q.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	return ids
 }
 
 // waitQueueEmpty waits until every accepted message has left the spool.

@@ -19,10 +19,24 @@ import (
 	"github.com/sluice-mta/sluice/tls"
 )
 
+// serveEnv is what runServe needs besides the configuration.
+type serveEnv struct {
+	log   *slog.Logger
+	level *slog.LevelVar                 // the logger's level: log_level, set again on reload
+	load  func() (*config.Config, error) // loads the configuration again on SIGHUP
+}
+
 // runServe runs the SMTP front-end and the queue runner until ctx ends,
 // then drains: the listeners close, sessions in flight finish (421 to new
-// commands), the runner stops, the queue closes.
-func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// commands), the runner stops, the queue closes. SIGHUP reloads the
+// configuration (reloader).
+func runServe(ctx context.Context, cfg *config.Config, env serveEnv) error {
+	log := env.log
+	// From here on SIGHUP reloads, and never ends the process, not even
+	// while it drains.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	q, err := queue.Open(queue.Options{Dir: cfg.Queue.Dir, Retry: cfg.Queue.Retry, MaxAge: cfg.Queue.MaxAge, Logger: log.With("part", "queue")})
 	if err != nil {
 		return fmt.Errorf("queue.dir %s: %w", cfg.Queue.Dir, err)
@@ -33,10 +47,11 @@ func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeDeliverer()
-	srv, reload, err := newSMTPServer(cfg, queueSpool{q}, log)
+	r, err := newSMTPServer(cfg, queueSpool{q}, env)
 	if err != nil {
 		return err
 	}
+	defer func() { closeChain(r.cur.chain, log, "filter chain closed") }()
 	listeners, err := listenAll(cfg.SMTP.Listen, cfg.SMTP.ProxyNetworks)
 	if err != nil {
 		return err
@@ -48,13 +63,13 @@ func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	served := make(chan error, len(listeners))
 	for _, l := range listeners {
 		log.Info("sluice serve listening", "listen", l.Addr().String(), "downstream", cfg.Downstream.Address, "queue", cfg.Queue.Dir)
-		go func(l net.Listener) { served <- srv.Serve(l) }(l)
+		go func(l net.Listener) { served <- r.srv.Serve(l) }(l)
 	}
-	err = waitServe(ctx, served, reload, log)
+	err = waitServe(ctx, served, hup, r)
 	log.Info("sluice serve shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.SMTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), r.cur.cfg.SMTP.ShutdownTimeout)
 	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
+	if serr := r.srv.Shutdown(sctx); serr != nil {
 		log.Warn("shutdown timeout reached; remaining SMTP sessions closed", "err", serr)
 	}
 	stopRunner()
@@ -64,12 +79,9 @@ func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return err
 }
 
-// waitServe blocks until ctx ends or a listener fails, reloading
-// certificates and the users file on SIGHUP.
-func waitServe(ctx context.Context, served <-chan error, reload func() error, log *slog.Logger) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// waitServe blocks until ctx ends or a listener fails, reloading the
+// configuration on each SIGHUP.
+func waitServe(ctx context.Context, served <-chan error, hup <-chan os.Signal, r *reloader) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,56 +92,27 @@ func waitServe(ctx context.Context, served <-chan error, reload func() error, lo
 			}
 			return err
 		case <-hup:
-			if err := reload(); err != nil {
-				log.Error("reload failed; keeping the previous certificate and users", "err", err)
-			} else {
-				log.Info("reloaded certificate and users file")
+			r.log.Info("SIGHUP: reloading the configuration")
+			if err := r.reload(); err != nil {
+				logReloadError(r.log, err)
 			}
 		}
 	}
 }
 
-// newSMTPServer builds the engine: filters, TLS (a self-signed certificate
-// for hostname without files), AUTH when a users file is set.
-func newSMTPServer(cfg *config.Config, spool smtpd.Spool, log *slog.Logger) (*smtpd.Server, func() error, error) {
-	chain, err := buildChain(cfg, log)
+// newSMTPServer builds the engine from cfg (buildLive: filters, TLS with
+// a self-signed certificate for hostname without files, AUTH when a users
+// file is set) and the reloader that changes it on SIGHUP.
+func newSMTPServer(cfg *config.Config, spool smtpd.Spool, env serveEnv) (*reloader, error) {
+	l, err := buildLive(cfg, nil, spool, env.log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	certs, err := tls.NewServerCertificates(tls.ServerCertOptions{CertFile: cfg.SMTP.TLS.CertFile, KeyFile: cfg.SMTP.TLS.KeyFile, Hostname: cfg.Hostname})
+	srv, err := smtpd.NewServer(l.opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: smtp.tls: %w", cfgName(cfg), err)
+		return nil, err
 	}
-	s := cfg.SMTP
-	opts := smtpd.Options{
-		Hostname: cfg.Hostname, Spool: spool, Filter: chain,
-		RelayDomains: s.RelayDomains, TrustedNetworks: s.TrustedNetworks,
-		XClientHosts: s.XClientHosts, XForwardHosts: s.XForwardHosts,
-		TLSConfig:      tls.ServerConfig(certs),
-		MaxMessageSize: s.MaxMessageSize, MaxRecipients: s.MaxRecipients,
-		MaxConnections: s.MaxConnections, MaxConnectionsPerIP: s.MaxConnectionsPerIP,
-		BareLF: smtpd.BareLFPolicy(s.BareLF), Logger: log,
-		Timeouts: smtpd.Timeouts{Command: s.CommandTimeout, Data: s.DataTimeout, Connection: s.ConnectionTimeout},
-	}
-	var users *smtpd.UsersFile
-	if s.Auth.UsersFile != "" {
-		if users, err = smtpd.LoadUsersFile(s.Auth.UsersFile); err != nil {
-			return nil, nil, fmt.Errorf("%s: smtp.auth.users_file: %w", cfgName(cfg), err)
-		}
-		opts.Auth = users
-	}
-	srv, err := smtpd.NewServer(opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	reload := func() error {
-		err := certs.Reload()
-		if users != nil {
-			err = errors.Join(err, users.Reload())
-		}
-		return err
-	}
-	return srv, reload, nil
+	return &reloader{load: env.load, srv: srv, spool: spool, log: env.log, level: env.level, cur: l}, nil
 }
 
 // listenAll opens the SMTP listeners, behind the PROXY protocol when
