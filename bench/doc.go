@@ -10,7 +10,8 @@
 //     SMFIP_NR_* bits, body chunks of at most 65535 bytes, end of
 //     message, then the AddHeader and Continue replies), on one connection
 //     or on a new connection per session, and with 10 or 50 connections
-//     in parallel. It reports msgs/s and allocations.
+//     in parallel. It reports msgs/s, cpu-us/msg (the process CPU time per
+//     session, both sides) and allocations.
 //   - BenchmarkIdleConnections: the resident memory of a server process
 //     (the program in bench/idle) holding 10,000 negotiated, idle MTA
 //     connections (SLUICE_BENCH_IDLE_CONNS changes the count).

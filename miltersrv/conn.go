@@ -28,14 +28,19 @@ var errPanic = errors.New("filter panicked")
 
 // conn is one MTA connection.
 type conn struct {
-	srv *Server
-	nc  net.Conn
-	id  uint64
-	lg  *slog.Logger // built on first use: most connections log nothing
-	r   *milter.Reader
+	srv  *Server
+	opts *Options   // the server's options when the connection was accepted
+	fref *filterRef // the server's filter then; set by Server.addConn
+	nc   net.Conn
+	id   uint64
+	lg   *slog.Logger // built on first use: most connections log nothing
+	r    *milter.Reader
+	in   inReader // r's source when the socket allows it
 
-	wmu sync.Mutex // guards w and inEOM: the progress timer writes too
-	w   *milter.Writer
+	wmu sync.Mutex // serializes writes and guards inEOM: the progress timer writes too
+
+	readDL  time.Time // the read deadline last set (conn goroutine only)
+	writeDL time.Time // the write deadline last set (under wmu)
 
 	inEOM         bool        // end of message is running: progress may be sent
 	progressTimer *time.Timer // created on the first end of message
@@ -52,22 +57,17 @@ type conn struct {
 	draining  bool
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
-	id := connSeq.Add(1)
-	return &conn{
-		srv: s,
-		nc:  nc,
-		id:  id,
-		r:   milter.NewReader(nc, s.opts.MaxPacket),
-		w:   milter.NewWriter(nc),
-	}
+func newConn(s *Server, nc net.Conn, opts *Options) *conn {
+	c := &conn{srv: s, opts: opts, nc: nc, id: connSeq.Add(1)}
+	c.r = c.newPacketReader(opts.MaxPacket)
+	return c
 }
 
 // log returns the connection's logger, with its ID and peer, building it
 // on first use (from the connection's own goroutine only).
 func (c *conn) log() *slog.Logger {
 	if c.lg == nil {
-		c.lg = c.srv.opts.Logger.With("milter_conn", c.id, "remote", remoteName(c.nc))
+		c.lg = c.opts.Logger.With("milter_conn", c.id, "remote", remoteName(c.nc))
 	}
 	return c.lg
 }
@@ -75,7 +75,7 @@ func (c *conn) log() *slog.Logger {
 // debug logs at debug level without building the logger when that level
 // is off.
 func (c *conn) debug(msg string, args ...any) {
-	if c.srv.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+	if c.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		c.log().Debug(msg, args...)
 	}
 }
@@ -113,6 +113,7 @@ func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	defer c.closeSession(ctx)
 	defer c.stopKeepAlive()
+	defer c.in.release()
 	err := c.handshake()
 	if err == nil {
 		err = c.loop(ctx)
@@ -138,16 +139,49 @@ func (c *conn) isDraining() bool {
 // the reader has nothing buffered: a pipelined burst of packets costs one
 // deadline, not one per packet.
 func (c *conn) readPacket() (milter.Packet, error) {
-	if c.r.Buffered() == 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
+	if c.buffered() == 0 {
+		c.armRead(false)
 	}
 	c.stateMu.Lock()
-	if c.draining && !c.inSession {
-		c.stateMu.Unlock()
-		return milter.Packet{}, errQuit
-	}
+	draining, inSession := c.draining, c.inSession
 	c.stateMu.Unlock()
+	if draining {
+		if !inSession {
+			return milter.Packet{}, errQuit
+		}
+		// drain may have moved the deadline just before this session began
+		if c.buffered() == 0 {
+			c.armRead(true)
+		}
+	}
 	return c.r.ReadPacket()
+}
+
+// deadlineSlack is how far a deadline may lag behind its exact value:
+// moving a deadline costs a timer update in the runtime, so packets that
+// follow each other closely share one. The wait is then bounded by the
+// timeout less at most this (an eighth of it, at most a second).
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(timeout/8, time.Second)
+}
+
+// armRead moves the read deadline to ReadTimeout from now, unless it is
+// already within deadlineSlack of that (and force is false).
+func (c *conn) armRead(force bool) {
+	d := time.Now().Add(c.opts.ReadTimeout)
+	if force || d.Sub(c.readDL) > deadlineSlack(c.opts.ReadTimeout) {
+		c.nc.SetReadDeadline(d)
+		c.readDL = d
+	}
+}
+
+// armWrite is armRead for writes; c.wmu must be held.
+func (c *conn) armWrite() {
+	d := time.Now().Add(c.opts.WriteTimeout)
+	if d.Sub(c.writeDL) > deadlineSlack(c.opts.WriteTimeout) {
+		c.nc.SetWriteDeadline(d)
+		c.writeDL = d
+	}
 }
 
 func (c *conn) read() (milter.Command, error) {
@@ -168,25 +202,38 @@ func (c *conn) handshake() error {
 	if !ok {
 		return fmt.Errorf("MTA sent %v before option negotiation", cmd)
 	}
-	c.needs = c.srv.filter.Needs()
-	neg, reply, err := negotiate(mta, c.needs, c.srv.opts.MaxPacket)
+	c.needs = c.fref.needs
+	neg, reply, err := c.fref.negotiate(mta, c.opts.MaxPacket)
 	if err != nil {
 		return err
 	}
 	c.neg = neg
 	c.debug("milter negotiated", "version", neg.version, "actions", neg.actions, "protocol", neg.protocol)
-	return c.send(reply)
+	return c.sendPacket(reply)
 }
 
 // send writes one response and flushes it.
 func (c *conn) send(resp milter.Response) error {
+	return c.sendPacket(resp.Encode())
+}
+
+func (c *conn) sendPacket(p milter.Packet) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	if err := c.w.WritePacket(resp.Encode()); err != nil {
-		return err
+	return c.writeLocked(func(w *milter.Writer) error { return w.WritePacket(p) })
+}
+
+// writeLocked lets fn write packets into a pooled buffer and flushes it,
+// under a fresh write deadline. c.wmu must be held.
+func (c *conn) writeLocked(fn func(*milter.Writer) error) error {
+	ob := c.srv.pools.getOut(c.nc)
+	c.armWrite()
+	err := fn(ob.w)
+	if err == nil {
+		err = ob.w.Flush()
 	}
-	return c.w.Flush()
+	c.srv.pools.putOut(ob, err)
+	return err
 }
 
 func (c *conn) loop(ctx context.Context) error {
@@ -232,7 +279,7 @@ func (c *conn) session(ctx context.Context) (filter.Session, error) {
 		return c.sess, nil
 	}
 	c.setInSession(true)
-	sess, err := c.srv.filter.NewSession(ctx, &c.macros)
+	sess, err := c.fref.f.NewSession(ctx, &c.macros)
 	if err != nil {
 		return nil, fmt.Errorf("opening filter session: %w", err)
 	}

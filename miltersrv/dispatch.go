@@ -54,13 +54,13 @@ func (c *conn) dispatch(ctx context.Context, cmd milter.Command) error {
 func (c *conn) stage(ctx context.Context, st filter.Stage, fn func(filter.Session) filter.Verdict) error {
 	sess, err := c.session(ctx)
 	if err != nil {
-		c.reply(st, c.srv.opts.FailureVerdict)
+		c.reply(st, c.opts.FailureVerdict)
 		return err
 	}
 	v := filter.Continue
 	if !c.needs.Skip.Has(st) {
 		if err := c.guard(ctx, func() { v = fn(sess) }); err != nil {
-			c.reply(st, c.srv.opts.FailureVerdict)
+			c.reply(st, c.opts.FailureVerdict)
 			return err
 		}
 	}

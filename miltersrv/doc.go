@@ -25,5 +25,20 @@
 // Shutdown stops accepting, closes connections that sit between SMTP
 // sessions, and lets those inside one finish, up to its context's deadline.
 //
+// SetFilter and SetOptions replace the filter and the options of a running
+// server (a configuration reload): connections accepted afterwards use the
+// new ones, open connections keep what they negotiated with. A replaced
+// filter that implements io.Closer is closed when its last connection
+// ends.
+//
+// Per-connection cost is kept low because Postfix opens a milter connection
+// for every SMTP session: the negotiation reply is computed once per
+// filter and MTA offer; a connection waiting for the MTA holds no read or
+// write buffer (on unix sockets and TCP it waits for readability through
+// syscall.RawConn and borrows a pooled buffer only while bytes are
+// waiting; other net.Conns get a plain 4 KiB read buffer); its macros
+// share one allocation; read and write deadlines are moved only when they
+// would shift by more than an eighth of the timeout (at most a second).
+//
 // It does not implement the MTA side: see package milterclient.
 package miltersrv

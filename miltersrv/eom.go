@@ -19,13 +19,13 @@ func (c *conn) endOfMessage(ctx context.Context, last []byte) error {
 	defer func() { c.skipBody = false }()
 	sess, err := c.session(ctx)
 	if err != nil {
-		c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
+		c.reply(filter.StageEndOfMessage, c.opts.FailureVerdict)
 		return err
 	}
 	if len(last) > 0 && !c.skipBody && !c.needs.Skip.Has(filter.StageBody) {
 		var v filter.Verdict
 		if err := c.guard(ctx, func() { v = sess.Body(ctx, last) }); err != nil {
-			c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
+			c.reply(filter.StageEndOfMessage, c.opts.FailureVerdict)
 			return err
 		}
 		if v.Terminal() {
@@ -38,7 +38,7 @@ func (c *conn) endOfMessage(ctx context.Context, last []byte) error {
 	err = c.guard(ctx, func() { v = sess.EndOfMessage(ctx, mod) })
 	c.stopKeepAlive()
 	if err != nil {
-		c.reply(filter.StageEndOfMessage, c.srv.opts.FailureVerdict)
+		c.reply(filter.StageEndOfMessage, c.opts.FailureVerdict)
 		return err
 	}
 	c.macros.clearTransaction()
@@ -60,7 +60,7 @@ func (c *conn) progress(context.Context) error {
 // message runs, SMFIR_PROGRESS goes out every ProgressInterval. One timer
 // per connection, re-armed per message, so a message costs no goroutine.
 func (c *conn) startKeepAlive() {
-	every := c.srv.opts.ProgressInterval
+	every := c.opts.ProgressInterval
 	if every < 0 {
 		return
 	}
@@ -92,9 +92,9 @@ func (c *conn) progressTick() {
 	if !c.inEOM {
 		return
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	if c.w.WritePacket(milter.Progress{}.Encode()) == nil && c.w.Flush() == nil {
-		c.progressTimer.Reset(c.srv.opts.ProgressInterval)
+	err := c.writeLocked(func(w *milter.Writer) error { return w.WritePacket(milter.Progress{}.Encode()) })
+	if err == nil {
+		c.progressTimer.Reset(c.opts.ProgressInterval)
 	}
 }
 
@@ -103,22 +103,20 @@ func (c *conn) progressTick() {
 func (c *conn) sendEdits(edits []filter.Edit, final milter.Response) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	for _, e := range edits {
-		var err error
-		if e.Kind == filter.ReplaceBody {
-			err = c.writeBody(e.Body)
-		} else {
-			err = c.w.WritePacket(editResponse(e).Encode())
+	return c.writeLocked(func(w *milter.Writer) error {
+		for _, e := range edits {
+			var err error
+			if e.Kind == filter.ReplaceBody {
+				err = c.writeBody(w, e.Body)
+			} else {
+				err = w.WritePacket(editResponse(e).Encode())
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := c.w.WritePacket(final.Encode()); err != nil {
-		return err
-	}
-	return c.w.Flush()
+		return w.WritePacket(final.Encode())
+	})
 }
 
 func editResponse(e filter.Edit) milter.Response {
@@ -161,14 +159,14 @@ func angle(addr string) string {
 // most the negotiated chunk size. An empty body still yields one empty
 // packet, so the MTA replaces the body with nothing. Each chunk is written
 // with a fresh write deadline: a large body may take a while.
-func (c *conn) writeBody(body io.Reader) error {
+func (c *conn) writeBody(w *milter.Writer, body io.Reader) error {
 	buf := make([]byte, c.neg.chunk)
 	sent := false
 	for {
 		n, err := io.ReadFull(body, buf)
 		if n > 0 || !sent {
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-			if werr := c.w.WritePacket(milter.ReplaceBody{Chunk: buf[:n]}.Encode()); werr != nil {
+			c.armWrite()
+			if werr := w.WritePacket(milter.ReplaceBody{Chunk: buf[:n]}.Encode()); werr != nil {
 				return werr
 			}
 			sent = true

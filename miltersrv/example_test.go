@@ -3,7 +3,10 @@ package miltersrv_test
 import (
 	"context"
 	"log"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/sluice-mta/sluice/envelope"
 	"github.com/sluice-mta/sluice/filter"
@@ -44,5 +47,19 @@ func (s *quarantineSession) EndOfMessage(_ context.Context, m *filter.Modifier) 
 // serves forever.)
 func Example() {
 	srv := miltersrv.New(quarantine{sender: "spammer@example.com"}, miltersrv.Options{})
+	log.Fatal(srv.ListenAndServe("inet:8890@127.0.0.1"))
+}
+
+// Swap the filter on SIGHUP: MTA connections opened afterwards get the new
+// one, open ones finish with the old one. (Compiled, not run.)
+func ExampleServer_SetFilter() {
+	srv := miltersrv.New(quarantine{sender: "spammer@example.com"}, miltersrv.Options{})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			srv.SetFilter(quarantine{sender: "other@example.com"})
+		}
+	}()
 	log.Fatal(srv.ListenAndServe("inet:8890@127.0.0.1"))
 }

@@ -10,7 +10,14 @@ type macroStore struct {
 	// sets holds, per macroOrder index, the pairs as on the wire
 	// (NUL-terminated names and values); the buffers are reused.
 	sets [len(macroOrder)][]byte
+	// arena backs the first buffer of each set, so a connection makes one
+	// allocation for its macros rather than one per stage.
+	arena []byte
 }
+
+// macroArena is the size of a connection's macro arena: room for the
+// sets Postfix sends with its default milter_*_macros, with headroom.
+const macroArena = 1024
 
 // macroOrder lists the commands macros may precede, most recent stage
 // first: the look-up order.
@@ -38,8 +45,26 @@ func (m *macroStore) set(code byte, pairs []byte) {
 		m.clearTransaction()
 	}
 	if i := macroIndex(code); i >= 0 {
+		if cap(m.sets[i]) == 0 {
+			m.sets[i] = m.carve(len(pairs))
+		}
 		m.sets[i] = append(m.sets[i][:0], pairs...)
 	}
+}
+
+// carve returns an empty slice of the arena with room for n bytes and
+// some headroom, or nil when the arena is full (append then allocates).
+func (m *macroStore) carve(n int) []byte {
+	if m.arena == nil {
+		m.arena = make([]byte, 0, macroArena)
+	}
+	size := min(n+n/2+16, cap(m.arena)-len(m.arena))
+	if size < n {
+		return nil
+	}
+	start := len(m.arena)
+	m.arena = m.arena[:start+size]
+	return m.arena[start : start : start+size]
 }
 
 func (m *macroStore) clear(from int) {

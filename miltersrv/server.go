@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-mta/sluice/filter"
@@ -13,7 +14,8 @@ import (
 )
 
 // Options configure a Server. The zero value of each field has the default
-// its comment gives.
+// its comment gives. A connection takes the options in effect when it is
+// accepted (see Server.SetOptions).
 type Options struct {
 	// Logger receives connection events and filter failures; default
 	// slog.Default().
@@ -23,7 +25,9 @@ type Options struct {
 	// milter_default_action). Default 1000.
 	MaxConnections int
 	// ReadTimeout bounds the wait for the MTA's next command. Default 7m,
-	// longer than Postfix's milter_*_timeout defaults.
+	// longer than Postfix's milter_*_timeout defaults. Like WriteTimeout it
+	// may end up to an eighth of itself (at most 1s) early: a deadline is
+	// moved only when it would shift by more.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each reply. Default 30s.
 	WriteTimeout time.Duration
@@ -75,30 +79,42 @@ func (o Options) withDefaults() Options {
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("miltersrv: server closed")
 
-// Server serves a filter.Filter to MTAs.
+// Server serves a filter.Filter to MTAs. The filter and the options may
+// be replaced while it runs (SetFilter, SetOptions): connections opened
+// after that use the new ones, connections already open keep theirs.
 type Server struct {
-	filter filter.Filter
-	opts   Options
-	slots  chan struct{}
+	opts   atomic.Pointer[Options] // with defaults; read once per connection
+	active atomic.Int64            // connections counted against MaxConnections
+	pools  bufPools
 
 	mu        sync.Mutex
+	cur       *filterRef // the filter new connections get
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   bool
-	done      chan struct{} // closed when the last connection ends during shutdown
 	wg        sync.WaitGroup
 }
 
-// New returns a server for f.
+// New returns a server for f. Needs is called once, here (and again for
+// each filter given to SetFilter); a connection negotiates from that.
 func New(f filter.Filter, opts Options) *Server {
-	opts = opts.withDefaults()
-	return &Server{
-		filter:    f,
-		opts:      opts,
-		slots:     make(chan struct{}, opts.MaxConnections),
+	s := &Server{
+		cur:       newFilterRef(f),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 	}
+	s.SetOptions(opts)
+	return s
+}
+
+// SetOptions replaces the options for connections accepted from now on;
+// open connections keep the timeouts, failure verdict, progress interval,
+// packet limit and logger they started with. A lower MaxConnections
+// refuses new connections until enough open ones have ended. BaseContext
+// is read when Serve starts, so a change applies to later Serve calls.
+func (s *Server) SetOptions(opts Options) {
+	opts = opts.withDefaults()
+	s.opts.Store(&opts)
 }
 
 // ListenAndServe listens on a milter socket address (see ParseAddress)
@@ -119,7 +135,7 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.untrack(l)
-	ctx := s.opts.BaseContext(l)
+	ctx := s.opts.Load().BaseContext(l)
 	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
@@ -141,27 +157,30 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) start(ctx context.Context, nc net.Conn) {
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		s.opts.Logger.Warn("milter connection refused: connection limit reached",
-			"remote", nc.RemoteAddr().String(), "max_connections", s.opts.MaxConnections)
+	opts := s.opts.Load()
+	if s.active.Add(1) > int64(opts.MaxConnections) {
+		s.active.Add(-1)
+		opts.Logger.Warn("milter connection refused: connection limit reached",
+			"remote", nc.RemoteAddr().String(), "max_connections", opts.MaxConnections)
 		nc.Close()
 		return
 	}
-	c := newConn(s, nc)
+	c := newConn(s, nc, opts)
 	if !s.addConn(c) {
-		<-s.slots
+		s.active.Add(-1)
 		nc.Close()
 		return
 	}
-	go func() {
-		defer func() {
-			s.removeConn(c)
-			<-s.slots
-		}()
-		c.serve(ctx)
+	go c.run(ctx)
+}
+
+// run serves the connection and then releases what it held.
+func (c *conn) run(ctx context.Context) {
+	defer func() {
+		c.srv.removeConn(c)
+		c.srv.active.Add(-1)
 	}()
+	c.serve(ctx)
 }
 
 func (s *Server) track(l net.Listener) bool {
@@ -193,6 +212,8 @@ func (s *Server) addConn(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	c.fref = s.cur
+	c.fref.users++
 	s.wg.Add(1)
 	return true
 }
@@ -200,7 +221,11 @@ func (s *Server) addConn(c *conn) bool {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	retired := c.fref.release()
 	s.mu.Unlock()
+	if retired != nil {
+		retired.close(c.log())
+	}
 	s.wg.Done()
 }
 

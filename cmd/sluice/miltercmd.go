@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sluice-mta/sluice/config"
 )
 
 func newMilterCmd(stderr io.Writer) *cobra.Command {
@@ -18,7 +20,11 @@ func newMilterCmd(stderr io.Writer) *cobra.Command {
 		Short: "Serve the [filters] and [[milters]] chain to Postfix or Sendmail over the milter protocol",
 		Long: "milter listens on milter_server.listen (default inet:8890@127.0.0.1) and serves\n" +
 			"the configured filter chain until SIGTERM or SIGINT, then lets open sessions\n" +
-			"finish for milter_server.shutdown_timeout. A second signal exits at once.",
+			"finish for milter_server.shutdown_timeout. A second signal exits at once.\n" +
+			"SIGHUP re-reads the configuration: new MTA connections get the new chain,\n" +
+			"[milter_server] options and log_level; open ones keep theirs. An invalid\n" +
+			"configuration is logged and the running one kept; milter_server.listen\n" +
+			"needs a restart.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return milterMain(cmd, stderr)
@@ -31,14 +37,19 @@ func newMilterCmd(stderr io.Writer) *cobra.Command {
 // milterMain loads the configuration, sets up logging and signals and
 // runs the milter server until a signal ends it.
 func milterMain(cmd *cobra.Command, stderr io.Writer) error {
-	cfg, err := loadConfig(cmd, map[string]string{"listen": "milter_server.listen"})
+	load := func() (*config.Config, error) {
+		return loadConfig(cmd, map[string]string{"listen": "milter_server.listen"})
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
-	if err := runMilter(ctx, cfg, log); err != nil {
+	if err := runMilter(ctx, &milterRun{cfg: cfg, load: load, log: log, level: level}); err != nil {
 		return fmt.Errorf("sluice milter: %w", err)
 	}
 	return nil
@@ -46,7 +57,8 @@ func milterMain(cmd *cobra.Command, stderr io.Writer) error {
 
 // signalContext returns a context cancelled by the first SIGTERM or SIGINT;
 // after it, signal handling is restored so that a second signal ends the
-// process at once. SIGHUP is ignored (configuration reload is not built).
+// process at once. SIGHUP is ignored here; the commands that reload on it
+// (serve, milter) ask for it with their own signal.Notify.
 func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, os.Interrupt)
