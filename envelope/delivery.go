@@ -51,4 +51,45 @@ type RcptResult struct {
 	Enhanced string // RFC 3463 code, "" when none
 	Text     string // the downstream's reply text, or a description of the local failure
 	Remote   string // the host that answered, for DSN Remote-MTA; "" for local delivery
+	// Handoff says, for a Delivered result, whether the message reached
+	// its final mailbox, an MTA that takes over DSN duties, or an MTA that
+	// does not; it is ignored for other statuses.
+	Handoff Handoff
+}
+
+// Handoff says what became of a recipient the deliverer reports Delivered,
+// which decides the success notification the queue owes a recipient whose
+// NOTIFY parameter asks for SUCCESS (RFC 3461 §5.2).
+type Handoff uint8
+
+// Handoffs. The zero value is HandoffUnknown.
+const (
+	// HandoffUnknown: the deliverer did not say. The queue treats it as
+	// HandoffRelayed: the message left its hands and nothing is known to
+	// report on it further.
+	HandoffUnknown Handoff = iota
+	// HandoffRelayed: an MTA accepted the message without having
+	// advertised DSN, so the NOTIFY and ORCPT parameters were not passed
+	// on; the queue sends a "relayed" DSN (RFC 3461 §5.2.2).
+	HandoffRelayed
+	// HandoffPassedOn: an MTA that advertised DSN accepted the message
+	// with the DSN parameters (RFC 3461 §5.2.1); it reports, the queue
+	// does not.
+	HandoffPassedOn
+	// HandoffFinal: final delivery into the mailbox (a maildir, or an LMTP
+	// server that did not advertise DSN); the queue sends a "delivered"
+	// DSN (RFC 3461 §5.2.3).
+	HandoffFinal
+)
+
+func (h Handoff) String() string {
+	switch h {
+	case HandoffRelayed:
+		return "relayed"
+	case HandoffPassedOn:
+		return "passed-on"
+	case HandoffFinal:
+		return "final"
+	}
+	return "unknown"
 }

@@ -22,9 +22,11 @@
 // Unix convention mail readers expect of maildir files; Options.KeepCRLF
 // keeps the CRLF of the wire.
 //
-// Every recipient is Delivered, or Deferred with the error when the copy
-// could not be made (4.3.1 when the disk is full or over quota, 4.3.0
-// otherwise); a maildir never fails a message permanently.
+// Every recipient is Delivered (with envelope.HandoffFinal: the queue owes
+// a "delivered" DSN to recipients whose NOTIFY asks for SUCCESS), or
+// Deferred with the error when the copy could not be made (4.3.1 when the
+// disk is full or over quota, 4.3.0 otherwise); a maildir never fails a
+// message permanently.
 //
 // It does not deliver to one maildir per recipient, apply quotas, or set
 // maildir flags or the ",S=" size suffix.

@@ -115,5 +115,5 @@ func (m *Maildir) result(d *envelope.Delivery, rcpt, path string, err error) env
 	}
 	m.opts.Logger.Debug("maildir: delivered", "queue_id", d.QueueID, "rcpt", rcpt, "path", path)
 	return envelope.RcptResult{Rcpt: rcpt, Status: envelope.Delivered, Enhanced: "2.0.0",
-		Text: "delivered to maildir as " + path}
+		Text: "delivered to maildir as " + path, Handoff: envelope.HandoffFinal}
 }

@@ -90,7 +90,7 @@ func TestDeliver(t *testing.T) {
 			}
 			for i, r := range res {
 				path := strings.TrimPrefix(r.Text, "delivered to maildir as ")
-				if r.Status != envelope.Delivered || r.Enhanced != "2.0.0" || r.Code != 0 || r.Remote != "" || filepath.Dir(path) != filepath.Join(dir, "new") {
+				if r.Status != envelope.Delivered || r.Enhanced != "2.0.0" || r.Code != 0 || r.Remote != "" || r.Handoff != envelope.HandoffFinal || filepath.Dir(path) != filepath.Join(dir, "new") {
 					t.Fatalf("result %+v", r)
 				}
 				if got := read(t, path); got != tt.want[min(i, len(tt.want)-1)] {

@@ -6,27 +6,31 @@ import (
 	"time"
 )
 
-// committer makes renames in the queue directory durable, many at a time.
-// Callers rename their files into the directory and then call sync; one
-// goroutine fsyncs the directory for every caller whose request it has
-// received before the fsync starts. Requests that arrive while an fsync
-// runs wait for the next one, so under load one fsync serves many commits,
-// and no caller returns before an fsync that started after its rename.
+// committer makes renames in the queue directory and appends to the log
+// durable, many at a time. Callers rename their files into the directory
+// and then call sync, or hand it a log entry with appendEntry; one
+// goroutine appends every entry it has received to the log and fsyncs the
+// segment once, and fsyncs the directory once for every sync request it
+// has received, before it answers them. Requests that arrive while an
+// fsync runs wait for the next one, so under load one fsync serves many
+// commits, and no caller returns before an fsync that started after its
+// rename or covers its entry.
 type committer struct {
 	fs     FS
 	dir    string
 	window time.Duration
+	log    *segLog
 
 	mu      sync.Mutex
-	pending []chan error // requests not yet taken into a batch
+	pending []*commitReq // requests not yet taken into a batch
 	closed  bool
 	wake    chan struct{} // buffered: a request is pending
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func newCommitter(fsys FS, dir string, window time.Duration) *committer {
-	c := &committer{fs: fsys, dir: dir, window: window,
+func newCommitter(fsys FS, dir string, window time.Duration, log *segLog) *committer {
+	c := &committer{fs: fsys, dir: dir, window: window, log: log,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
@@ -43,13 +47,28 @@ func (c *committer) run() {
 		if !c.waitWindow() {
 			return
 		}
-		batch := c.take()
-		if len(batch) == 0 {
-			continue
+		c.runBatch(c.take())
+	}
+}
+
+// runBatch appends the batch's log entries, then syncs the directory for
+// its sync requests.
+func (c *committer) runBatch(batch []*commitReq) {
+	var appends, syncs []*commitReq
+	for _, r := range batch {
+		if r.entry != nil {
+			appends = append(appends, r)
+		} else {
+			syncs = append(syncs, r)
 		}
+	}
+	if len(appends) > 0 {
+		c.log.write(appends)
+	}
+	if len(syncs) > 0 {
 		err := c.fs.SyncDir(c.dir)
-		for _, r := range batch {
-			r <- err
+		for _, r := range syncs {
+			r.done <- commitResult{err: err}
 		}
 	}
 }
@@ -72,7 +91,7 @@ func (c *committer) waitWindow() bool {
 
 // take returns every pending request: the fsync about to start covers
 // them all, since each was made after its caller's renames.
-func (c *committer) take() []chan error {
+func (c *committer) take() []*commitReq {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	batch := c.pending
@@ -90,7 +109,31 @@ func (c *committer) waiting() int {
 // sync returns once the directory has been fsynced after the call began.
 // Cancelling ctx stops the wait, not the fsync.
 func (c *committer) sync(ctx context.Context) error {
-	r := make(chan error, 1)
+	r := &commitReq{done: make(chan commitResult, 1)}
+	if err := c.submit(r); err != nil {
+		return err
+	}
+	select {
+	case res := <-r.done:
+		return res.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// appendEntry appends entry to the log and returns once it is durable,
+// with where it was written. put says the entry stores a message. The
+// wait cannot be cancelled: a caller must learn whether its entry made it.
+func (c *committer) appendEntry(entry []byte, put bool) commitResult {
+	r := &commitReq{entry: entry, put: put, done: make(chan commitResult, 1)}
+	if err := c.submit(r); err != nil {
+		return commitResult{err: err}
+	}
+	return <-r.done
+}
+
+// submit hands r to the committer goroutine.
+func (c *committer) submit(r *commitReq) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -102,12 +145,7 @@ func (c *committer) sync(ctx context.Context) error {
 	case c.wake <- struct{}{}:
 	default: // a wake-up is already pending
 	}
-	select {
-	case err := <-r:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // close stops the goroutine; a batch whose fsync has started is answered
@@ -118,7 +156,6 @@ func (c *committer) close() {
 	c.mu.Unlock()
 	close(c.stop)
 	<-c.done
-	for _, r := range c.take() {
-		r <- ErrClosed
-	}
+	answerAll(c.take(), ErrClosed)
+	c.log.close()
 }

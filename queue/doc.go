@@ -7,7 +7,11 @@
 // Everything lives under Options.Dir:
 //
 //	lock          flock(2)ed by the process that owns the queue; holds its pid
-//	q/ID.msg      the message: the body, then the final header section
+//	log/N.seg     the log: small messages (body up to Options.LogMaxMessage,
+//	              128 KiB by default), many to a segment file, and the
+//	              deletes that retire them (format in segment.go)
+//	q/ID.msg      a message too big for the log, or one whose record changed
+//	              after commit: the body, then the final header section
 //	              appended at commit (the record says where the header
 //	              starts), then the first record and a trailer line that
 //	              locates it from the end of the file
@@ -25,12 +29,27 @@
 //
 // # Durability
 //
-// A message is durable before Draft.Commit (or Put) returns: one file per
-// message, holding the content and its first record, is fsynced, renamed
-// into q/, and q/ is fsynced. Concurrent commits share the directory fsync
-// (group commit: one committer goroutine syncs q/ once for every rename
-// that happened before the sync started) and each caller returns only after
-// a sync that covers its own rename. Later record updates are durable in
+// A message is durable before Draft.Commit (or Put) returns. A small one
+// is received in memory and committed as one log entry (its content and
+// first record, with a CRC-32C): one committer goroutine appends every
+// entry handed to it before it starts a batch to the current segment and
+// fsyncs the segment once, so concurrent commits share one fsync (group
+// commit), and each caller returns only after the fsync that covers its
+// entry. A big message is streamed to a file in tmp/ holding its content
+// and first record, which is fsynced, renamed into q/, and q/ is fsynced;
+// concurrent commits share that directory fsync the same way. A failed
+// append is cut off the segment again (or the segment is abandoned when
+// that fails or the fsync failed), so a message whose commit failed does
+// not come back at the next start.
+//
+// Delivering or deleting a logged message appends a delete entry.
+// Segments are removed oldest first once none of their messages is live
+// and they are not being written, each removal made durable before the
+// next, so a delete never disappears before the entry it cancels. The
+// first time a logged message's record changes (a deferral, a hold), the
+// message moves to q/ID.msg with the new record, and a delete entry then
+// retires its log copy; a message that waits for days therefore pins no
+// segment. Later record updates are durable in
 // the same way (temp file, fsync, rename, shared directory fsync).
 // Removing a message unlinks q/ID.msg, syncs q/, then unlinks q/ID.json: a
 // crash in between leaves a record without content, which recovery
@@ -41,11 +60,16 @@
 // # Recovery
 //
 // Open removes everything in tmp/ (drafts and record temp files of a
-// crashed process), loads every message in q/ with q/ID.json if present,
+// crashed process), reads the log in order (a put adds a message, a
+// delete removes it; an entry cut short or failing its CRC ends that
+// segment's scan: it is what a crash interrupted), loads every message in
+// q/ with q/ID.json if present,
 // else the record embedded in q/ID.msg, moves to bad/ with a log line the
 // messages whose content file has no valid record trailer or whose record
 // is unreadable or does not match the content, and removes records without
-// a content file (an unfinished delete). Delivery is at least once: a
+// a content file (an unfinished delete). A message found both in the log
+// and in q/ (a crash during its move) keeps its file, and its log copy is
+// retired. Delivery is at least once: a
 // crash after the downstream accepted a message and before the record is
 // updated delivers it again.
 //
@@ -71,9 +95,14 @@
 // applies it and writes the answer next to it. When no process owns the
 // queue, OpenControl becomes the owner and applies the operation itself.
 //
+// Recipients whose NOTIFY asks for SUCCESS get a "delivered" or "relayed"
+// DSN according to the deliverer's envelope.Handoff (none when the
+// downstream took the DSN parameters over); a notification about an
+// SMTPUTF8 message or naming a non-ASCII address is an RFC 6533 one,
+// queued with SMTPUTF8.
+//
 // It does not deliver anything itself (the smtpclient package and the
-// maildir writer satisfy Deliverer), does not parse or change message
-// content beyond building DSNs, and does not send success DSNs (NOTIFY
-// SUCCESS) or "relayed" notifications: those belong to the deliverer.
+// maildir writer satisfy Deliverer) and does not parse or change message
+// content beyond building DSNs.
 // Locking uses flock(2): the package works on Unix systems only.
 package queue

@@ -13,13 +13,33 @@ import (
 // draftBuffer is how much body a Draft buffers before writing to its file.
 const draftBuffer = 64 << 10
 
-// Draft is a message being received: its body is streamed to a file in
-// tmp/ and nothing of it is kept in memory beyond a small buffer. A Draft
-// is used by one goroutine. It ends with Commit or Abort; a draft a crash
-// interrupts is removed by the next Open.
+// maxPooledEntry bounds the buffers kept for reuse.
+const maxPooledEntry = 256 << 10
+
+// getEntryBuf returns a buffer for a log entry, recycled when possible.
+func (q *Queue) getEntryBuf() []byte {
+	if b, ok := q.entryBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 8<<10)
+}
+
+// putEntryBuf keeps b for a later draft.
+func (q *Queue) putEntryBuf(b []byte) {
+	if cap(b) <= maxPooledEntry {
+		q.entryBufs.Put(&b)
+	}
+}
+
+// Draft is a message being received. A body up to Options.LogMaxMessage
+// is kept in memory and committed to the log; beyond that it is streamed
+// to a file in tmp/ and nothing of it is kept in memory beyond a small
+// buffer. A Draft is used by one goroutine. It ends with Commit or Abort;
+// a draft a crash interrupts is removed by the next Open.
 type Draft struct {
 	q    *Queue
 	id   string
+	mem  []byte // the log entry being built (startPut); nil once in a file
 	f    File
 	bw   *bufio.Writer
 	n    int64 // body bytes accepted
@@ -40,19 +60,48 @@ func (q *Queue) Create(ctx context.Context) (*Draft, error) {
 	}
 	for range 8 {
 		id := q.ids.next(q.opts.Clock())
-		if exists(q.recPath(id)) || exists(q.msgPath(id)) {
+		if q.known(id) || exists(q.recPath(id)) || exists(q.msgPath(id)) {
 			continue // a clock stepped back past a previous run's IDs
 		}
-		f, err := q.fs.OpenFile(q.draftPath(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		d := &Draft{q: q, id: id}
+		if q.opts.LogMaxMessage > 0 {
+			d.mem = startPut(q.getEntryBuf(), id)
+			return d, nil
+		}
+		err := d.toFile()
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return nil, tempErr("create draft", err)
 		}
-		return &Draft{q: q, id: id, f: f, bw: bufio.NewWriterSize(f, draftBuffer)}, nil
+		return d, nil
 	}
 	return nil, tempErr("create draft", errors.New("no free queue ID"))
+}
+
+// known reports whether a queued message has id.
+func (q *Queue) known(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.entries[id] != nil
+}
+
+// toFile moves the draft to its file in tmp/: the body received so far is
+// written there and later writes go there too.
+func (d *Draft) toFile() error {
+	f, err := d.q.fs.OpenFile(d.q.draftPath(d.id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	d.f, d.bw = f, bufio.NewWriterSize(f, draftBuffer)
+	if d.mem != nil {
+		body := d.mem[putPrefixLen(d.id):]
+		_, err = d.bw.Write(body)
+		d.q.putEntryBuf(d.mem)
+		d.mem = nil
+	}
+	return err
 }
 
 // ID returns the queue ID the message will have once committed.
@@ -67,6 +116,17 @@ func (d *Draft) Write(p []byte) (int, error) {
 	}
 	if d.err != nil {
 		return 0, d.err
+	}
+	if d.mem != nil {
+		if d.n+int64(len(p)) <= d.q.opts.LogMaxMessage {
+			d.mem = append(d.mem, p...)
+			d.n += int64(len(p))
+			return len(p), nil
+		}
+		if err := d.toFile(); err != nil {
+			d.err = tempErr("write "+d.id, err)
+			return 0, d.err
+		}
 	}
 	n, err := d.bw.Write(p)
 	d.n += int64(n)
@@ -89,50 +149,76 @@ func (d *Draft) Commit(ctx context.Context, rec Record, header []byte) (string, 
 		return "", ErrDraftDone
 	}
 	d.done = true
-	r, err := d.commit(ctx, rec, header)
+	if d.err != nil {
+		d.cleanup()
+		return "", d.err
+	}
+	r := rec.clone()
+	r.ID, r.HeaderSize, r.Size = d.id, int64(len(header)), d.n+int64(len(header))
+	if r.Arrived.IsZero() {
+		r.Arrived = d.q.opts.Clock()
+	}
+	data, err := encodeRecord(&r)
+	if err != nil {
+		d.cleanup()
+		return "", fmt.Errorf("queue: bad record: %w", err)
+	}
+	var loc *logLoc
+	if d.mem != nil {
+		loc, err = d.commitLog(ctx, header, data)
+	} else {
+		err = d.commitFile(ctx, header, data)
+	}
 	if err != nil {
 		d.cleanup()
 		return "", err
 	}
-	d.q.added(r)
+	d.q.added(&r, loc)
+	if d.mem != nil {
+		d.q.putEntryBuf(d.mem)
+		d.mem = nil
+	}
 	return d.id, nil
 }
 
-func (d *Draft) commit(ctx context.Context, rec Record, header []byte) (*Record, error) {
-	if d.err != nil {
-		return nil, d.err
-	}
-	q := d.q
-	r := rec.clone()
-	r.ID, r.HeaderSize, r.Size = d.id, int64(len(header)), d.n+int64(len(header))
-	if r.Arrived.IsZero() {
-		r.Arrived = q.opts.Clock()
-	}
-	data, err := encodeRecord(&r)
-	if err != nil {
-		return nil, fmt.Errorf("queue: bad record: %w", err)
-	}
-	// One file: body, header section, then the record and its trailer
-	// (see tail.go), fsynced before it is renamed into q/.
-	if _, err := d.bw.Write(header); err != nil {
-		return nil, tempErr("write header of "+d.id, err)
-	}
-	if _, err := d.bw.Write(appendTail(nil, data)); err != nil {
-		return nil, tempErr("write record of "+d.id, err)
-	}
-	if err := d.finishFile(); err != nil {
-		return nil, err
-	}
+// commitLog appends the message to the log as one entry.
+func (d *Draft) commitLog(ctx context.Context, header, data []byte) (*logLoc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	entry, bodyOff, hdrOff := finishPut(d.mem, d.id, header, data)
+	d.mem = entry
+	res := d.q.commit.appendEntry(entry, true)
+	if res.err != nil {
+		return nil, tempErr("commit "+d.id, res.err)
+	}
+	return &logLoc{seq: res.seq, bodyOff: res.off + bodyOff, hdrOff: res.off + hdrOff}, nil
+}
+
+// commitFile finishes the draft's file and renames it into q/.
+func (d *Draft) commitFile(ctx context.Context, header, data []byte) error {
+	q := d.q
+	// One file: body, header section, then the record and its trailer
+	// (see tail.go), fsynced before it is renamed into q/.
+	if _, err := d.bw.Write(header); err != nil {
+		return tempErr("write header of "+d.id, err)
+	}
+	if _, err := d.bw.Write(appendTail(nil, data)); err != nil {
+		return tempErr("write record of "+d.id, err)
+	}
+	if err := d.finishFile(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := q.fs.Rename(q.draftPath(d.id), q.msgPath(d.id)); err != nil {
-		return nil, tempErr("commit "+d.id, err)
+		return tempErr("commit "+d.id, err)
 	}
 	if err := q.commit.sync(ctx); err != nil {
-		return nil, tempErr("sync "+q.qdir, err)
+		return tempErr("sync "+q.qdir, err)
 	}
-	return &r, nil
+	return nil
 }
 
 // finishFile flushes, fsyncs and closes the draft file.
@@ -162,6 +248,11 @@ func (d *Draft) Abort() error {
 // cleanup removes whatever the draft left: the draft, or the file a failed
 // commit had already renamed into q/.
 func (d *Draft) cleanup() {
+	if d.mem != nil {
+		d.q.putEntryBuf(d.mem)
+		d.mem = nil
+		return
+	}
 	if d.f != nil {
 		_ = d.f.Close()
 		d.f = nil

@@ -13,9 +13,10 @@ import (
 	"github.com/sluice-mta/sluice/envelope"
 )
 
-// dsnReport is a parsed RFC 3464 notification.
+// dsnReport is a parsed RFC 3464 (or RFC 6533) notification.
 type dsnReport struct {
 	header       mail.Header
+	reportType   string // delivery-status or global-delivery-status
 	human        string
 	perMessage   map[string]string
 	rcpts        []map[string]string
@@ -24,7 +25,9 @@ type dsnReport struct {
 }
 
 // parseDSN parses content as multipart/report; report-type=delivery-status
-// with net/mail and mime/multipart, failing the test on any deviation.
+// (or global-delivery-status, whose status part must then be
+// message/global-delivery-status) with net/mail and mime/multipart,
+// failing the test on any deviation.
 func parseDSN(t *testing.T, content string) dsnReport {
 	t.Helper()
 	msg, err := mail.ReadMessage(strings.NewReader(content))
@@ -32,7 +35,8 @@ func parseDSN(t *testing.T, content string) dsnReport {
 		t.Fatalf("DSN is not a message: %v\n%s", err, content)
 	}
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/report" || params["report-type"] != "delivery-status" {
+	rt := params["report-type"]
+	if err != nil || mt != "multipart/report" || (rt != "delivery-status" && rt != "global-delivery-status") {
 		t.Fatalf("DSN Content-Type %q (%v)", msg.Header.Get("Content-Type"), err)
 	}
 	mr := multipart.NewReader(msg.Body, params["boundary"])
@@ -55,13 +59,14 @@ func parseDSN(t *testing.T, content string) dsnReport {
 	if len(parts) != 3 {
 		t.Fatalf("DSN has %d parts, want 3", len(parts))
 	}
-	wantTypes := []string{"text/plain; charset=utf-8", "message/delivery-status", ""}
-	for i, w := range wantTypes[:2] {
+	wantTypes := []string{"text/plain; charset=utf-8", "message/" + rt}
+	for i, w := range wantTypes {
 		if got := parts[i].Header.Get("Content-Type"); got != w {
 			t.Errorf("part %d Content-Type %q, want %q", i+1, got, w)
 		}
 	}
-	rep := dsnReport{header: msg.Header, human: bodies[0], originalType: parts[2].Header.Get("Content-Type"), original: bodies[2]}
+	rep := dsnReport{header: msg.Header, reportType: rt, human: bodies[0],
+		originalType: parts[2].Header.Get("Content-Type"), original: bodies[2]}
 	blocks := strings.Split(strings.TrimSuffix(bodies[1], "\r\n"), "\r\n\r\n")
 	rep.perMessage = parseFields(t, blocks[0])
 	for _, b := range blocks[1:] {
@@ -152,7 +157,7 @@ func TestDSNFailed(t *testing.T) {
 	if _, err := mail.ParseDate(at); err != nil {
 		t.Errorf("Last-Attempt-Date %q: %v", at, err)
 	}
-	want0 := map[string]string{"Original-Recipient": "rfc822;B+x@example.org", "Final-Recipient": "rfc822; b@example.org",
+	want0 := map[string]string{"Original-Recipient": "rfc822; B+x@example.org", "Final-Recipient": "rfc822; b@example.org",
 		"Action": "failed", "Status": "5.1.1", "Remote-MTA": "dns; mx.test",
 		"Diagnostic-Code": "smtp; 550 5.1.1 no such user", "Last-Attempt-Date": at}
 	want1 := map[string]string{"Final-Recipient": "rfc822; c@example.org", "Action": "failed", "Status": "5.0.0",

@@ -21,7 +21,7 @@ import (
 func TestCommitOrder(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &recFS{root: dir}
-	q := openTest(t, Options{Dir: dir, FS: fsys})
+	q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: -1})
 	id := put(t, q, testRecord("b@example.org"), "hello\r\n")
 	m := "tmp/" + id + ".msg"
 	want := []string{
@@ -61,7 +61,7 @@ func TestCommitOrder(t *testing.T) {
 func TestCommitWaitsForDirSync(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &recFS{root: dir, gate: make(chan struct{})}
-	q := openTest(t, Options{Dir: dir, FS: fsys})
+	q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: -1})
 	done := make(chan error, 1)
 	go func() {
 		_, err := q.Put(context.Background(), testRecord("b@example.org"), []byte(testHeader), strings.NewReader("x"))
@@ -87,7 +87,7 @@ func TestCommitWaitsForDirSync(t *testing.T) {
 func TestGroupCommit(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &recFS{root: dir, gate: make(chan struct{})}
-	q := openTest(t, Options{Dir: dir, FS: fsys})
+	q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: -1})
 	const n = 21
 	errs := make(chan error, n)
 	putOne := func() {
@@ -134,7 +134,7 @@ func TestCommitErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			fsys := &recFS{root: dir}
-			q := openTest(t, Options{Dir: dir, FS: fsys})
+			q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: -1})
 			failed := false
 			fsys.fail = func(op string) error {
 				if !failed && tt.match(op) {

@@ -125,6 +125,13 @@ func (r *recFile) Sync() error {
 	return r.f.Sync()
 }
 
+func (r *recFile) Truncate(size int64) error {
+	if err := r.fs.record(fmt.Sprintf("truncate %s %d", r.name, size)); err != nil {
+		return err
+	}
+	return r.f.Truncate(size)
+}
+
 func (r *recFile) Close() error {
 	if err := r.fs.record("close " + r.name); err != nil {
 		r.f.Close()

@@ -14,6 +14,12 @@ import (
 // reads the files, so it works from any process; a record being replaced
 // is read whole, old or new.
 func (q *Queue) List() ([]Record, error) {
+	// The log first: a message moving out of it is in q/ before its log
+	// copy is retired, so it is seen at least once.
+	logged, err := scanLog(q.logdir)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
 	names, err := readDirNames(q.qdir)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
@@ -32,7 +38,13 @@ func (q *Queue) List() ([]Record, error) {
 			q.log.Warn("queue: unreadable record", "id", id, "err", err)
 			continue
 		}
+		delete(logged.live, id)
 		out = append(out, *r)
+	}
+	for _, id := range logged.order {
+		if f, ok := logged.live[id]; ok {
+			out = append(out, *f.rec)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Arrived.Equal(out[j].Arrived) {
@@ -43,11 +55,15 @@ func (q *Queue) List() ([]Record, error) {
 	return out, nil
 }
 
-// Show returns the record of message id, read from its files: q/ID.json
-// when present, else the record embedded at the end of q/ID.msg.
+// Show returns the record of message id, read from its files: its log
+// entry, or q/ID.json when present, else the record embedded at the end
+// of q/ID.msg.
 func (q *Queue) Show(id string) (*Record, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if r := q.showLogged(id); r != nil {
+		return r, nil
 	}
 	r, err := q.loadMessage(id)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -57,6 +73,28 @@ func (q *Queue) Show(id string) (*Record, error) {
 		return nil, fmt.Errorf("queue: %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// showLogged returns the record of id if the message is in the log (and
+// not also in q/, where it is moving).
+func (q *Queue) showLogged(id string) *Record {
+	if q.owner {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if e := q.entries[id]; e != nil && e.loc != nil && !e.gone {
+			r := e.rec.clone()
+			return &r
+		}
+		return nil
+	}
+	s, err := scanLog(q.logdir)
+	if err != nil {
+		return nil
+	}
+	if f, ok := s.live[id]; ok && !exists(q.msgPath(id)) {
+		return f.rec
+	}
+	return nil
 }
 
 // Message returns the content of message id as it is delivered: the
@@ -181,4 +219,17 @@ func (q *Queue) Flush(ctx context.Context) (int, error) {
 	}
 	q.log.Info("flushed", "messages", len(moved))
 	return len(moved), nil
+}
+
+// Len returns the number of queued messages: for the owner, those in
+// memory (a message leaves when its delivery is settled); for a client
+// of the owner, those List finds.
+func (q *Queue) Len() int {
+	if !q.owner {
+		recs, _ := q.List()
+		return len(recs)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.entries)
 }

@@ -36,6 +36,15 @@ type Options struct {
 	// ControlTimeout is how long an operation sent to the owning process
 	// (OpenControl) waits for its answer. 0: 10s.
 	ControlTimeout time.Duration
+	// LogMaxMessage: a message whose body is at most this many bytes is
+	// kept in memory while it is received and then appended to the shared
+	// log, where concurrent commits share one fsync; a larger one is
+	// streamed to a file of its own. 0: 128 KiB; negative: every message
+	// gets a file.
+	LogMaxMessage int64
+	// SegmentSize: the log moves to a new segment file once the current
+	// one is this big. 0: 64 MiB.
+	SegmentSize int64
 }
 
 const (
@@ -43,6 +52,8 @@ const (
 	defaultJitter         = 0.1
 	defaultLockWait       = 10 * time.Second
 	defaultControlTimeout = 10 * time.Second
+	defaultLogMaxMessage  = 128 << 10
+	defaultSegmentSize    = 64 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -76,6 +87,12 @@ func (o Options) withDefaults() Options {
 	if o.ControlTimeout <= 0 {
 		o.ControlTimeout = defaultControlTimeout
 	}
+	if o.LogMaxMessage == 0 {
+		o.LogMaxMessage = defaultLogMaxMessage
+	}
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = defaultSegmentSize
+	}
 	return o
 }
 
@@ -87,10 +104,12 @@ type Queue struct {
 	log                       *slog.Logger
 	fs                        FS
 	dir, qdir, tmpdir, ctldir string
-	baddir                    string
-	owner                     bool     // this Queue owns the directory (holds the lock)
-	lock                      *os.File // the locked file while owned; nil for a client and after Close
-	ownerPID                  string   // for a client: the owner's pid as its lock file says
+	baddir, logdir            string
+	seglog                    *segLog   // owner only
+	entryBufs                 sync.Pool // []byte for drafts' log entries
+	owner                     bool      // this Queue owns the directory (holds the lock)
+	lock                      *os.File  // the locked file while owned; nil for a client and after Close
+	ownerPID                  string    // for a client: the owner's pid as its lock file says
 	ids                       idGen
 	commit                    *committer
 	kick                      chan struct{}
@@ -156,10 +175,11 @@ func newQueue(opts Options) (*Queue, error) {
 		tmpdir:  filepath.Join(opts.Dir, "tmp"),
 		baddir:  filepath.Join(opts.Dir, "bad"),
 		ctldir:  filepath.Join(opts.Dir, "ctl"),
+		logdir:  filepath.Join(opts.Dir, "log"),
 		kick:    make(chan struct{}, 1),
 		entries: map[string]*entry{},
 	}
-	for _, d := range []string{q.dir, q.qdir, q.tmpdir, q.baddir, q.ctldir} {
+	for _, d := range []string{q.dir, q.qdir, q.tmpdir, q.baddir, q.ctldir, q.logdir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
@@ -169,11 +189,13 @@ func newQueue(opts Options) (*Queue, error) {
 
 // start recovers the spool and starts the committer (owner only).
 func (q *Queue) start() error {
-	if err := q.recover(); err != nil {
+	q.seglog = newSegLog(q.fs, q.logdir, q.opts.SegmentSize, q.log)
+	stale, err := q.recover()
+	if err != nil {
 		return fmt.Errorf("queue: recovery of %s: %w", q.dir, err)
 	}
-	q.commit = newCommitter(q.fs, q.qdir, q.opts.CommitWindow)
-	return nil
+	q.commit = newCommitter(q.fs, q.qdir, q.opts.CommitWindow, q.seglog)
+	return q.finishRecovery(stale)
 }
 
 // Owner reports whether this Queue owns the directory. When it does not,

@@ -11,18 +11,78 @@ import (
 )
 
 // recover brings the spool to a consistent state and loads it: it removes
-// the temp files of tmp/, loads every message of q/ (its content file's
-// embedded record, or q/ID.json when present), moves messages it cannot
-// read to bad/, removes records without a content file, and moves unknown
-// files to bad/.
-func (q *Queue) recover() error {
+// the temp files of tmp/, loads the live messages of the log, loads every
+// message of q/ (its content file's embedded record, or q/ID.json when
+// present), moves messages it cannot read to bad/, removes records without
+// a content file, and moves unknown files to bad/. It returns the
+// messages found both in the log and in q/ (a move out of the log that a
+// crash interrupted): their file wins, and finishRecovery retires their
+// log copy.
+func (q *Queue) recover() ([]string, error) {
 	if err := q.clearTmp(); err != nil {
-		return err
+		return nil, err
 	}
+	logged, err := q.scanLogForRecovery()
+	if err != nil {
+		return nil, err
+	}
+	stale, err := q.recoverFiles(logged)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range logged.order {
+		if f, ok := logged.live[id]; ok {
+			loc := f.loc
+			q.added(f.rec, &loc)
+			q.seglog.live[loc.seq]++
+		}
+	}
+	return stale, nil
+}
+
+// scanLogForRecovery reads the log and sets up the segment bookkeeping.
+func (q *Queue) scanLogForRecovery() (*logScan, error) {
+	s, err := scanLog(q.logdir)
+	if err != nil {
+		return nil, err
+	}
+	for _, seq := range s.segs {
+		if err := s.torn[seq]; err != nil {
+			q.log.Info("queue: ignoring the end of a log segment (a write a stop or crash cut short)",
+				"segment", segName(seq), "err", err)
+		}
+	}
+	for id, err := range s.bad {
+		q.log.Error("queue: a logged message has an unusable record and is skipped", "id", id, "err", err)
+	}
+	q.seglog.segs = s.segs
+	if n := len(s.segs); n > 0 {
+		q.seglog.next = s.segs[n-1] + 1
+	}
+	return s, nil
+}
+
+// finishRecovery logs the deletes of stale log copies and removes the
+// segments nothing live is left in (committer running).
+func (q *Queue) finishRecovery(stale []string) error {
+	for _, id := range stale {
+		if res := q.commit.appendEntry(delEntry(id), false); res.err != nil {
+			return fmt.Errorf("queue: retire the log copy of %s: %w", id, res.err)
+		}
+	}
+	q.seglog.reclaim()
+	q.log.Info("queue: opened", "dir", q.dir, "messages", len(q.entries))
+	return nil
+}
+
+// recoverFiles loads the messages of q/ (see recover) and returns those
+// that logged also holds, taking them out of it.
+func (q *Queue) recoverFiles(logged *logScan) ([]string, error) {
 	names, err := readDirNames(q.qdir)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var stale []string
 	msgs, recs := []string{}, map[string]bool{}
 	changed := false
 	for _, n := range names {
@@ -42,7 +102,11 @@ func (q *Queue) recover() error {
 		delete(recs, id)
 		r, err := q.loadMessage(id)
 		if err == nil {
-			q.added(r)
+			q.added(r, nil)
+			if _, ok := logged.live[id]; ok {
+				delete(logged.live, id)
+				stale = append(stale, id)
+			}
 			continue
 		}
 		// The content first: alone in q/, its embedded record would
@@ -61,17 +125,16 @@ func (q *Queue) recover() error {
 	for id := range recs {
 		q.log.Info("queue: removing a record without content (an unfinished delete)", "id", id)
 		if err := q.fs.Remove(q.recPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return nil, err
 		}
 		changed = true
 	}
 	if changed {
 		if err := q.fs.SyncDir(q.qdir); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	q.log.Info("queue: opened", "dir", q.dir, "messages", len(q.entries))
-	return nil
+	return stale, nil
 }
 
 // clearTmp removes every file of tmp/.

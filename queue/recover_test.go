@@ -18,7 +18,7 @@ import (
 // unreadable or does not match, and unknown files to bad/.
 func TestRecovery(t *testing.T) {
 	dir := t.TempDir()
-	q := openTest(t, Options{Dir: dir})
+	q := openTest(t, Options{Dir: dir, LogMaxMessage: -1})
 	ctx := context.Background()
 	good := put(t, q, testRecord("b@example.org"), "good\r\n")
 	updated := put(t, q, testRecord("b@example.org"), "updated\r\n")
@@ -58,7 +58,7 @@ func TestRecovery(t *testing.T) {
 	write("q/notes.txt", "someone's notes")
 
 	var logs logBuffer
-	q2 := openTest(t, Options{Dir: dir, Logger: logs.logger()})
+	q2 := openTest(t, Options{Dir: dir, Logger: logs.logger(), LogMaxMessage: -1})
 	recs, err := q2.List()
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func flipByte(t *testing.T, name string, off int64) {
 func TestRemoveOrder(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &recFS{root: dir}
-	q := openTest(t, Options{Dir: dir, FS: fsys})
+	q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: -1})
 	ctx := context.Background()
 	id := put(t, q, testRecord("b@example.org"), "x\r\n")
 	if err := q.Hold(ctx, id, "look"); err != nil {

@@ -128,7 +128,8 @@ func runQueue(t *testing.T, q *Queue, d Deliverer, opts RunOptions) {
 // empty reports whether the queue directory holds no message.
 func empty(q *Queue) bool {
 	names, _ := readDirNames(q.qdir)
-	return len(names) == 0
+	recs, err := q.List()
+	return len(names) == 0 && err == nil && len(recs) == 0
 }
 
 func fastOptions() Options {

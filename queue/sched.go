@@ -13,6 +13,7 @@ type entry struct {
 	rec  Record     // q.mu
 	busy bool       // q.mu: a worker is delivering it
 	gone bool       // q.mu: removed from the queue
+	loc  *logLoc    // q.mu: where the content is in the log; nil: in q/ID.msg
 }
 
 // dueItem says that message id is due at at. The heap may hold stale
@@ -37,8 +38,8 @@ func (h *dueHeap) Pop() any {
 }
 
 // added registers a committed or recovered message and wakes the runner.
-func (q *Queue) added(r *Record) {
-	e := &entry{rec: *r}
+func (q *Queue) added(r *Record, loc *logLoc) {
+	e := &entry{rec: *r, loc: loc}
 	q.mu.Lock()
 	q.entries[r.ID] = e
 	q.scheduleLocked(e)

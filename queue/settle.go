@@ -41,6 +41,7 @@ func (r *runner) settle(ctx context.Context, e *entry, attempted bool, results [
 	q.logEvents(snap.ID, events)
 
 	notified := r.notifyFailed(ctx, &snap, now)
+	notified = append(notified, r.notifySuccess(ctx, &snap, handoffs(events), now)...)
 	warned := r.warnDelay(ctx, &snap, now)
 
 	q.mu.Lock()
@@ -90,21 +91,35 @@ func (r *runner) nextAttempt(rec *Record, now, expiry time.Time) time.Time {
 	return t
 }
 
-// finishedRecord: no recipient is pending and every failure was notified.
+// finishedRecord: no recipient is pending and every final state was
+// notified (or needed no notification).
 func finishedRecord(rec *Record) bool {
 	for _, rc := range rec.Rcpts {
-		if rc.State == Pending || (rc.State == Failed && !rc.Notified) {
+		if rc.State == Pending || !rc.Notified {
 			return false
 		}
 	}
 	return true
 }
 
-// rcptEvent is one recipient's outcome, for the log.
+// rcptEvent is one recipient's outcome, for the log and the DSNs.
 type rcptEvent struct {
-	rcpt  string
-	state string // delivered, deferred, failed, expired
-	reply Reply
+	idx     int // in Record.Rcpts
+	rcpt    string
+	state   string // delivered, deferred, failed, expired
+	reply   Reply
+	handoff envelope.Handoff // of a delivered recipient
+}
+
+// handoffs maps the recipients delivered in events to their handoff.
+func handoffs(events []rcptEvent) map[int]envelope.Handoff {
+	m := map[int]envelope.Handoff{}
+	for _, ev := range events {
+		if ev.state == "delivered" {
+			m[ev.idx] = ev.handoff
+		}
+	}
+	return m
 }
 
 // applyResults updates the pending recipients of rec from results. A
@@ -120,17 +135,17 @@ func applyResults(rec *Record, results []envelope.RcptResult, now time.Time) []r
 		j := matchResult(rc.Addr, results, used)
 		if j < 0 {
 			rc.Reply = Reply{Text: "the deliverer returned no result for this recipient", At: now}
-			events = append(events, rcptEvent{rc.Addr, "deferred", rc.Reply})
+			events = append(events, rcptEvent{idx: i, rcpt: rc.Addr, state: "deferred", reply: rc.Reply})
 			continue
 		}
 		used[j] = true
 		res := results[j]
 		rc.Reply = Reply{Code: res.Code, Enhanced: cleanEnhanced(res.Enhanced), Text: cleanText(res.Text),
 			Remote: cleanText(res.Remote), At: now}
-		ev := rcptEvent{rc.Addr, "deferred", rc.Reply}
+		ev := rcptEvent{idx: i, rcpt: rc.Addr, state: "deferred", reply: rc.Reply}
 		switch res.Status {
 		case envelope.Delivered:
-			rc.State, ev.state = Delivered, "delivered"
+			rc.State, ev.state, ev.handoff = Delivered, "delivered", res.Handoff
 		case envelope.Failed:
 			rc.State, ev.state = Failed, "failed"
 		}
@@ -168,7 +183,7 @@ func expire(rec *Record, now time.Time) []rcptEvent {
 		if rc.Reply.At.IsZero() {
 			rc.Reply.At = now
 		}
-		events = append(events, rcptEvent{rc.Addr, "expired", rc.Reply})
+		events = append(events, rcptEvent{idx: i, rcpt: rc.Addr, state: "expired", reply: rc.Reply})
 	}
 	return events
 }
@@ -254,6 +269,7 @@ func wantsNotify(rcpt envelope.Address, kind string) bool {
 // queued they stay unnotified and the next attempt tries again.
 func (r *runner) notifyFailed(ctx context.Context, rec *Record, now time.Time) []int {
 	var report, settled []int
+	var rcpts []dsnRcpt
 	for i, rc := range rec.Rcpts {
 		if rc.State != Failed || rc.Notified {
 			continue
@@ -263,6 +279,7 @@ func (r *runner) notifyFailed(ctx context.Context, rec *Record, now time.Time) [
 			continue
 		}
 		report = append(report, i)
+		rcpts = append(rcpts, dsnRcpt{rc, "failed"})
 	}
 	if rec.From.Addr == "" && len(settled) > 0 {
 		r.q.log.Info("no bounce to the null sender", "id", rec.ID, "rcpts", len(settled))
@@ -270,7 +287,7 @@ func (r *runner) notifyFailed(ctx context.Context, rec *Record, now time.Time) [
 	if len(report) == 0 {
 		return settled
 	}
-	id, err := r.q.queueDSN(ctx, r.dsn(rec, report, "failed", now))
+	id, err := r.q.queueDSN(ctx, r.dsn(rec, dsnFailure, rcpts, now))
 	if err != nil {
 		r.q.log.Error("queue: cannot queue a bounce; will try again", "id", rec.ID, "err", err)
 		return settled
@@ -287,16 +304,16 @@ func (r *runner) warnDelay(ctx context.Context, rec *Record, now time.Time) bool
 		now.Sub(rec.Arrived) < r.opts.DelayWarning {
 		return false
 	}
-	var report []int
-	for i, rc := range rec.Rcpts {
+	var report []dsnRcpt
+	for _, rc := range rec.Rcpts {
 		if rc.State == Pending && wantsNotify(rc.Address, "DELAY") {
-			report = append(report, i)
+			report = append(report, dsnRcpt{rc, "delayed"})
 		}
 	}
 	if len(report) == 0 {
 		return len(rec.pending()) > 0
 	}
-	id, err := r.q.queueDSN(ctx, r.dsn(rec, report, "delayed", now))
+	id, err := r.q.queueDSN(ctx, r.dsn(rec, dsnDelay, report, now))
 	if err != nil {
 		r.q.log.Error("queue: cannot queue a delay warning", "id", rec.ID, "err", err)
 		return false
@@ -305,11 +322,65 @@ func (r *runner) warnDelay(ctx context.Context, rec *Record, now time.Time) bool
 	return true
 }
 
-func (r *runner) dsn(rec *Record, idx []int, action string, now time.Time) dsnInput {
-	in := dsnInput{host: r.opts.Hostname, orig: rec, action: action, now: now,
+func (r *runner) dsn(rec *Record, kind dsnKind, rcpts []dsnRcpt, now time.Time) dsnInput {
+	return dsnInput{host: r.opts.Hostname, orig: rec, kind: kind, rcpts: rcpts, now: now,
 		until: rec.Arrived.Add(r.q.opts.MaxAge), maxReturn: r.opts.MaxReturnSize}
-	for _, i := range idx {
-		in.rcpts = append(in.rcpts, rec.Rcpts[i])
+}
+
+// notifySuccess queues one DSN (RFC 3461 §5.2.2, §5.2.3) for the
+// delivered recipients not yet notified whose NOTIFY asks for SUCCESS and
+// whose handoff calls for one from us: "relayed" for a downstream that
+// did not advertise DSN, "delivered" for a final delivery. It returns the
+// indexes of the delivered recipients now settled: reported, or needing
+// no report (no SUCCESS asked, the null sender, a downstream that took
+// the DSN parameters over). When the DSN cannot be queued the recipients
+// it reports stay unnotified and the next settle tries again.
+func (r *runner) notifySuccess(ctx context.Context, rec *Record, handoffs map[int]envelope.Handoff, now time.Time) []int {
+	var report, settled []int
+	var rcpts []dsnRcpt
+	for i, rc := range rec.Rcpts {
+		if rc.State != Delivered || rc.Notified {
+			continue
+		}
+		h, known := handoffs[i]
+		action := successAction(rc, h, known)
+		if rec.From.Addr == "" || action == "" || !wantsNotify(rc.Address, "SUCCESS") {
+			settled = append(settled, i)
+			continue
+		}
+		report = append(report, i)
+		rcpts = append(rcpts, dsnRcpt{rc, action})
 	}
-	return in
+	if len(report) == 0 {
+		return settled
+	}
+	id, err := r.q.queueDSN(ctx, r.dsn(rec, dsnSuccess, rcpts, now))
+	if err != nil {
+		r.q.log.Error("queue: cannot queue a success DSN; will try again", "id", rec.ID, "err", err)
+		return settled
+	}
+	r.q.log.Info("success notified", "id", rec.ID, "dsn", id, "to", rec.From.Addr, "rcpts", len(report))
+	return append(settled, report...)
+}
+
+// successAction is the RFC 3464 Action a delivered recipient is reported
+// with: "" when the downstream took the DSN parameters over. known is
+// false when the delivery happened in an earlier settle whose DSN could
+// not be queued: the record does not keep the handoff, so a local
+// delivery (no remote host) counts as "delivered" and any other as
+// "relayed".
+func successAction(rc Rcpt, h envelope.Handoff, known bool) string {
+	if !known {
+		h = envelope.HandoffRelayed
+		if rc.Reply.Remote == "" {
+			h = envelope.HandoffFinal
+		}
+	}
+	switch h {
+	case envelope.HandoffPassedOn:
+		return ""
+	case envelope.HandoffFinal:
+		return "delivered"
+	}
+	return "relayed"
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/sluice-mta/sluice/envelope"
 )
@@ -24,10 +25,14 @@ func (q *Queue) persist(ctx context.Context, e *entry) error {
 		return ErrNotFound
 	}
 	r := e.rec.clone()
+	loc := e.loc
 	q.mu.Unlock()
 	data, err := encodeRecord(&r)
 	if err != nil {
 		return fmt.Errorf("queue: record of %s: %w", r.ID, err)
+	}
+	if loc != nil {
+		return q.migrate(ctx, e, &r, *loc, data)
 	}
 	tmp := q.tmpRecPath(r.ID)
 	if err := writeFileSync(q.fs, tmp, data); err != nil {
@@ -54,9 +59,17 @@ func (q *Queue) remove(ctx context.Context, e *entry) error {
 		return ErrNotFound
 	}
 	e.gone = true
-	id := e.rec.ID
+	id, loc := e.rec.ID, e.loc
 	delete(q.entries, id)
 	q.mu.Unlock()
+	if loc != nil {
+		if res := q.commit.appendEntry(delEntry(id), false); res.err != nil {
+			q.log.Error("queue: cannot log the removal of a message", "id", id, "err", res.err)
+			return tempErr("remove "+id, res.err)
+		}
+		q.seglog.release(loc.seq)
+		return nil
+	}
 	if err := q.fs.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		q.log.Error("queue: cannot remove message files", "id", id, "err", err)
 		return tempErr("remove "+id, err)
@@ -94,9 +107,109 @@ func (q *Queue) delivery(r *Record, to []envelope.Address) *envelope.Delivery {
 	}
 }
 
+// migrate moves a message out of the log into q/ID.msg with record data,
+// the first time its record changes: the file is made durable, then a
+// delete entry retires the log's copy. Until that entry is durable both
+// copies exist and recovery prefers the file.
+func (q *Queue) migrate(ctx context.Context, e *entry, r *Record, loc logLoc, data []byte) error {
+	id := r.ID
+	body, header, err := q.readLogged(loc, r.Size, r.HeaderSize)
+	if err != nil {
+		return tempErr("read "+id+" from the log", err)
+	}
+	tmp := q.draftPath(id)
+	f, err := writeFile(q.fs, tmp, body)
+	if err == nil {
+		if _, err = f.Write(header); err == nil {
+			_, err = f.Write(appendTail(nil, data))
+		}
+		if cerr := syncClose(f); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = q.fs.Rename(tmp, q.msgPath(id))
+	}
+	if err != nil {
+		_ = q.fs.Remove(tmp)
+		return tempErr("write "+id, err)
+	}
+	if err := q.commit.sync(ctx); err != nil {
+		return tempErr("sync "+q.qdir, err)
+	}
+	q.mu.Lock()
+	e.loc = nil
+	q.mu.Unlock()
+	if res := q.commit.appendEntry(delEntry(id), false); res.err != nil {
+		// Recovery finds both copies, keeps the file and logs the delete.
+		q.log.Warn("queue: cannot retire the log copy of a message", "id", id, "err", res.err)
+		return nil
+	}
+	q.seglog.release(loc.seq)
+	return nil
+}
+
+// readLogged reads the body and header section of a logged message.
+func (q *Queue) readLogged(loc logLoc, size, hsize int64) (body, header []byte, err error) {
+	f, err := os.Open(filepath.Join(q.logdir, segName(loc.seq)))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	body, header = make([]byte, size-hsize), make([]byte, hsize)
+	if _, err := f.ReadAt(body, loc.bodyOff); err != nil {
+		return nil, nil, err
+	}
+	if _, err := f.ReadAt(header, loc.hdrOff); err != nil {
+		return nil, nil, err
+	}
+	return body, header, nil
+}
+
+// locate returns where message id's content is in the log, or nil when it
+// has a file of its own (or is not queued). The owner knows; a client of
+// the owner reads the log.
+func (q *Queue) locate(id string) *logLoc {
+	if q.owner {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if e := q.entries[id]; e != nil && e.loc != nil {
+			l := *e.loc
+			return &l
+		}
+		return nil
+	}
+	s, err := scanLog(q.logdir)
+	if err != nil {
+		return nil
+	}
+	if found, ok := s.live[id]; ok && !exists(q.msgPath(id)) {
+		return &found.loc
+	}
+	return nil
+}
+
 // openContent returns a message as it is delivered: header section, then
 // body. The record and trailer after them are left out.
 func (q *Queue) openContent(id string, size, hsize int64) (io.ReadCloser, error) {
+	if loc := q.locate(id); loc != nil {
+		return q.openLogged(*loc, size, hsize)
+	}
+	return q.openFile(id, size, hsize)
+}
+
+// openLogged returns the content of a message in the log.
+func (q *Queue) openLogged(loc logLoc, size, hsize int64) (io.ReadCloser, error) {
+	f, err := os.Open(filepath.Join(q.logdir, segName(loc.seq)))
+	if err != nil {
+		return nil, err
+	}
+	r := io.MultiReader(io.NewSectionReader(f, loc.hdrOff, hsize), io.NewSectionReader(f, loc.bodyOff, size-hsize))
+	return &content{Reader: r, f: f}, nil
+}
+
+// openFile returns the content of a message in q/ID.msg.
+func (q *Queue) openFile(id string, size, hsize int64) (io.ReadCloser, error) {
 	f, err := os.Open(q.msgPath(id))
 	if err != nil {
 		return nil, err

@@ -40,7 +40,11 @@
 //
 // Results: a 2xx reply delivers, 4xx defers, 5xx fails, per recipient
 // (RCPT replies, and with LMTP the per-recipient replies after the final
-// dot). Everything that goes wrong before MAIL defers: connection failures
+// dot). A delivered recipient's Handoff tells the queue which success DSN
+// it owes (RFC 3461 §5.2): none when the downstream advertised DSN and so
+// received NOTIFY and ORCPT (envelope.HandoffPassedOn), "delivered" for an
+// LMTP server without DSN (HandoffFinal), "relayed" for an SMTP server
+// without DSN (HandoffRelayed). Everything that goes wrong before MAIL defers: connection failures
 // (4.4.1), timeouts and lost connections (4.4.2, naming the step), a
 // 5xx greeting or EHLO, TLS required but not offered (4.7.4), a failed
 // handshake (4.7.5), AUTH trouble. Each step has its own timeout, as RFC

@@ -187,13 +187,14 @@ func (s *session) data(m *envelope.Delivery, res []envelope.RcptResult, accepted
 	if err := s.sendContent(content); err != nil {
 		return err
 	}
+	h := s.handoff()
 	if !s.cl.target.lmtp {
 		rep, err := s.reply(stageDataFinal)
 		if err != nil {
 			return err
 		}
 		for _, i := range accepted {
-			res[i] = finalResult(m.To[i].Addr, rep, s.cl.remote)
+			res[i] = finalResult(m.To[i].Addr, rep, s.cl.remote, h)
 		}
 		return nil
 	}
@@ -202,16 +203,31 @@ func (s *session) data(m *envelope.Delivery, res []envelope.RcptResult, accepted
 		if err != nil {
 			return err
 		}
-		res[i] = finalResult(m.To[i].Addr, rep, s.cl.remote)
+		res[i] = finalResult(m.To[i].Addr, rep, s.cl.remote, h)
 	}
 	return nil
 }
 
+// handoff is what a delivery on this session means for success DSNs: a
+// downstream that advertised DSN received NOTIFY and ORCPT (rcptLine) and
+// takes over (RFC 3461 §5.2.1); otherwise an LMTP server is the final
+// delivery (§5.2.3) and an SMTP server a relay that will not report
+// (§5.2.2).
+func (s *session) handoff() envelope.Handoff {
+	switch {
+	case s.has("DSN"):
+		return envelope.HandoffPassedOn
+	case s.cl.target.lmtp:
+		return envelope.HandoffFinal
+	}
+	return envelope.HandoffRelayed
+}
+
 // finalResult renders the reply to the end of data for one recipient.
-func finalResult(rcpt string, rep Reply, remote string) envelope.RcptResult {
+func finalResult(rcpt string, rep Reply, remote string, h envelope.Handoff) envelope.RcptResult {
 	if rep.Code/100 == 2 {
 		return envelope.RcptResult{Rcpt: rcpt, Status: envelope.Delivered, Code: rep.Code,
-			Enhanced: rep.Enhanced, Text: rep.Text(), Remote: remote}
+			Enhanced: rep.Enhanced, Text: rep.Text(), Remote: remote, Handoff: h}
 	}
 	return replyFailure("end of data", rep).result(rcpt, remote)
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,18 +134,17 @@ func (r *spoolRun) run(tb testing.TB) runResult {
 	return runResult{elapsed: elapsed, conns: r.dialer.n.Load(), syncs: syncs, sink: got.mesg - r.before.mesg}
 }
 
-// waitEmpty polls the spool's q/ directory until it holds no file, or
-// until stop fires; it returns how many files are left.
+// waitEmpty polls the spool until it holds no message, or until stop
+// fires; it returns how many messages are left.
 func (r *spoolRun) waitEmpty(stop <-chan time.Time) (int, error) {
-	dir := filepath.Join(r.q.Dir(), "q")
 	for {
-		entries, err := os.ReadDir(dir)
-		if err != nil || len(entries) == 0 {
-			return len(entries), err
+		n := r.q.Len()
+		if n == 0 {
+			return 0, nil
 		}
 		select {
 		case <-stop:
-			return len(entries), nil
+			return n, nil
 		case <-time.After(drainPoll):
 		}
 	}
@@ -164,9 +162,8 @@ func (r *spoolRun) stopRunner(tb testing.TB, cancel context.CancelFunc, ran <-ch
 
 // progress describes where a run stands, for failure messages.
 func (r *spoolRun) progress() string {
-	entries, _ := os.ReadDir(filepath.Join(r.q.Dir(), "q"))
-	return fmt.Sprintf("spool files left %d, sink counted %d, connections %d",
-		len(entries), r.sink.counters().mesg-r.before.mesg, r.dialer.n.Load())
+	return fmt.Sprintf("spool messages left %d, sink counted %d, connections %d",
+		r.q.Len(), r.sink.counters().mesg-r.before.mesg, r.dialer.n.Load())
 }
 
 // close closes the client and the spool, once.
