@@ -59,7 +59,11 @@
 // {tls_version}, {cipher}, {cipher_bits}, {auth_type}, {auth_authen},
 // {auth_author}, i, {mail_addr}, {mail_host}, {mail_mailer},
 // {rcpt_addr}, {rcpt_host}, {rcpt_mailer}); i is the queue ID from MAIL
-// on. STARTTLS keeps the filter session (it sees a second HELO); XCLIENT
+// on. Only the macros the filter's Needs.Macros lists are computed (all
+// when it is nil, none without a filter). Recipients added by filters are
+// bounded by MaxRecipients: beyond, the message is refused with 451 4.5.3.
+// A MAIL AUTH= parameter (RFC 4954 §5) is kept only for an authenticated
+// client (its own AUTH, or XCLIENT LOGIN), else it becomes AUTH=<>. STARTTLS keeps the filter session (it sees a second HELO); XCLIENT
 // closes it and opens a new one for the new client.
 //
 // # Accepting a message

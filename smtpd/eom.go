@@ -3,6 +3,7 @@ package smtpd
 import (
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sluice-mta/sluice/envelope"
@@ -50,6 +51,11 @@ func (s *session) finishMessage(rx *receiver) {
 // commit applies the edits and stores the message.
 func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arrived time.Time) {
 	ed := s.applyEdits(tx, rx.fields, edits)
+	if e := s.checkEditedRcpts(tx, ed.rcpts); e != nil {
+		s.logRejected(tx, "eom", e)
+		s.answer(e)
+		return
+	}
 	var err error
 	if ed.body != nil {
 		err = s.replaceBody(tx, rx, ed.body)
@@ -86,6 +92,41 @@ func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arr
 	s.reply(codeOK, esOK, "Ok: queued as "+msg.Envelope.QueueID)
 }
 
+// checkEditedRcpts bounds the recipients of a message after the filters'
+// edits by MaxRecipients, as the RCPT commands were: a message the
+// filters pushed beyond it is refused for now (451 4.5.3), since queueing
+// it would let a filter fan it out without limit.
+func (s *session) checkEditedRcpts(tx *transaction, rcpts []envelope.Address) *Error {
+	limit := s.opts.MaxRecipients
+	if len(rcpts) <= limit || len(rcpts) <= len(tx.rcpts) {
+		return nil
+	}
+	s.log.Warn("smtpd: filters added too many recipients; message refused", "id", tx.draft.ID(),
+		"rcpts", len(tx.rcpts), "edited_rcpts", len(rcpts), "limit", limit, "filter", s.rcptAdders())
+	return errorf(codeLocalError, esTooManyRcpts, "Too many recipients added by content filters, try again later")
+}
+
+// rcptAdders names the filters that may add recipients: the members of a
+// chain (any filter with a Filters method) that declared the edit, or
+// the filter itself.
+func (s *session) rcptAdders() string {
+	f := s.opts.Filter
+	ch, ok := f.(interface{ Filters() []filter.Filter })
+	if !ok {
+		return filter.NameOf(f)
+	}
+	var names []string
+	for _, m := range ch.Filters() {
+		if m.Needs().Edits.Has(filter.EditAddRecipient) {
+			names = append(names, filter.NameOf(m))
+		}
+	}
+	if len(names) == 0 {
+		return filter.NameOf(f)
+	}
+	return strings.Join(names, ",")
+}
+
 // replaceBody writes a body a filter replaced to a new draft, which
 // replaces the transaction's: the queue ID changes. The new body is made
 // CRLF-clean whatever the filter gave.
@@ -118,7 +159,7 @@ func (s *session) replaceBody(tx *transaction, rx *receiver, body io.Reader) err
 	_ = tx.draft.Abort()
 	tx.draft = d
 	rx.bodySize = n.size
-	s.macros.set("i", d.ID())
+	s.setQueueID(d.ID())
 	return nil
 }
 

@@ -82,6 +82,14 @@ type mailInfo struct {
 	smtputf8 bool
 }
 
+// nullAuthor is the AUTH parameter of a message whose author is unknown
+// (RFC 4954 §5).
+const nullAuthor = "<>"
+
+// maxAuthParam bounds the AUTH parameter: RFC 4954 §5 lets it add 500
+// characters to the MAIL command line.
+const maxAuthParam = 500
+
 // checkMailParams checks MAIL's parameters: SIZE (RFC 1870), BODY
 // (RFC 6152), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461 §4.3, §4.4)
 // and AUTH (RFC 4954 §5). Others get 555.
@@ -119,7 +127,7 @@ func checkMailParams(params []envelope.Param, maxSize int64) (mailInfo, *Error) 
 				return bad("ENVID")
 			}
 		case "AUTH":
-			if p.Value != "<>" && !validXtext(p.Value, 500) {
+			if _, ok := parseAuthor(p.Value); !ok {
 				return bad("AUTH")
 			}
 		default:
@@ -127,6 +135,25 @@ func checkMailParams(params []envelope.Param, maxSize int64) (mailInfo, *Error) 
 		}
 	}
 	return mi, nil
+}
+
+// parseAuthor decodes an AUTH parameter (RFC 4954 §5): xtext standing
+// for an addr-spec, or "<>". It reports false for anything else.
+func parseAuthor(v string) (string, bool) {
+	if len(v) > maxAuthParam {
+		return "", false
+	}
+	a, err := xclient.DecodeXtext(v)
+	switch {
+	case err != nil || a == "":
+		return "", false
+	case a == nullAuthor:
+		return a, true
+	}
+	if envelope.Domain(a) == "" || !validMailbox(a) || len(xclient.EncodeXtext(a)) > maxAuthParam {
+		return "", false // the last: what is passed on is encoded anew
+	}
+	return a, true
 }
 
 // checkRcptParams checks RCPT's parameters: NOTIFY and ORCPT (RFC 3461

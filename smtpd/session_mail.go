@@ -57,7 +57,7 @@ func (s *session) cmdMail(args string) {
 	}
 	tx := &transaction{draft: draft, from: from, info: info, discard: s.discardAll}
 	s.tx = tx
-	if s.fwd != nil {
+	if s.fwd != nil && s.wantClientMacros() {
 		s.setClientMacros(s.txClient())
 	}
 	s.setMailMacros(draft.ID(), from)
@@ -89,7 +89,32 @@ func (s *session) mailParams(pa pathArg) (envelope.Address, mailInfo, *Error) {
 	if e == nil && pa.nonASCII && !info.smtputf8 {
 		e = errorf(codeBadMailbox, esNonASCII, "Non-ASCII address needs SMTPUTF8")
 	}
+	if e == nil {
+		s.keepAuthor(params)
+	}
 	return envelope.Address{Addr: pa.addr, Params: params}, info, e
+}
+
+// keepAuthor sets the AUTH parameter (checked by checkMailParams) kept
+// in the envelope, and so passed downstream (RFC 4954 §5): the mailbox
+// (or <>) a client that authenticated supplied, with AUTH or as an
+// XCLIENT LOGIN from an authorised proxy says, xtext-encoded anew; <> for
+// any other client, whose claim cannot be trusted.
+func (s *session) keepAuthor(params []envelope.Param) {
+	for i, p := range params {
+		if p.Key != "AUTH" {
+			continue
+		}
+		author, _ := parseAuthor(p.Value)
+		v := nullAuthor
+		switch {
+		case s.authenticated():
+			v = xclient.EncodeXtext(author)
+		case author != nullAuthor:
+			s.log.Debug("smtpd: AUTH parameter of an unauthenticated client taken as <>", "author", author)
+		}
+		params[i].Value = v
+	}
 }
 
 // cmdRcpt adds a recipient (RFC 5321 §4.1.1.3), after the relay check
@@ -229,7 +254,9 @@ func (s *session) endTx() {
 	s.clearTxMacros()
 	if s.fwd != nil {
 		s.fwd = nil
-		s.setClientMacros(s.client())
+		if s.wantClientMacros() {
+			s.setClientMacros(s.client())
+		}
 	}
 }
 
