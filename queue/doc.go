@@ -97,7 +97,8 @@
 //
 // Recipients whose NOTIFY asks for SUCCESS get a "delivered" or "relayed"
 // DSN according to the deliverer's envelope.Handoff (none when the
-// downstream took the DSN parameters over); a notification about an
+// downstream took the DSN parameters over), kept in the record so that a
+// report that could not be queued at once is retried right; a notification about an
 // SMTPUTF8 message or naming a non-ASCII address is an RFC 6533 one,
 // queued with SMTPUTF8.
 //

@@ -39,6 +39,13 @@ type Rcpt struct {
 	envelope.Address
 	State RcptState
 	Reply Reply // the last answer about this recipient; zero before any attempt
+	// Handoff is, for a Delivered recipient, what the deliverer said
+	// became of the message (envelope.RcptResult.Handoff): it decides the
+	// success DSN still owed when the first try to queue it failed. It is
+	// HandoffUnknown for other states, when the deliverer did not say, and
+	// in records written before it was kept; a success DSN then reports
+	// the recipient as "relayed", as for a deliverer that did not say.
+	Handoff envelope.Handoff
 	// Notified is set once the DSN this recipient's final state calls for
 	// was queued (or was not wanted: NOTIFY=NEVER, null sender).
 	Notified bool

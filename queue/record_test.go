@@ -21,6 +21,9 @@ func sampleRecord() Record {
 				{Key: "NOTIFY", Value: "FAILURE,DELAY"}, {Key: "ORCPT", Value: "rfc822;b@example.net"}}}},
 			{Address: envelope.Address{Addr: "c@example.net"}, State: Failed, Notified: true,
 				Reply: Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user", Remote: "mx.example.net", At: at.Add(time.Minute)}},
+			{Address: envelope.Address{Addr: "d@example.net", Params: []envelope.Param{{Key: "NOTIFY", Value: "SUCCESS"}}},
+				State: Delivered, Handoff: envelope.HandoffFinal,
+				Reply: Reply{Enhanced: "2.0.0", Text: "delivered to maildir", At: at.Add(time.Minute)}},
 		},
 		Client: envelope.Conn{ID: "c1", ClientName: "client.example.com", ClientAddr: netip.MustParseAddrPort("[2001:db8::7]:4100"),
 			Family: envelope.FamilyInet6, HELO: "client.example.com", Proto: "ESMTPSA", AuthLogin: "alice", AuthMech: "PLAIN"},
@@ -79,6 +82,22 @@ const sampleJSON = `{
         "at": "2025-03-01T12:01:00Z"
       },
       "notified": true
+    },
+    {
+      "addr": "d@example.net",
+      "params": [
+        [
+          "NOTIFY",
+          "SUCCESS"
+        ]
+      ],
+      "state": "delivered",
+      "handoff": "final",
+      "reply": {
+        "enhanced": "2.0.0",
+        "text": "delivered to maildir",
+        "at": "2025-03-01T12:01:00Z"
+      }
     }
   ],
   "client": {
@@ -130,6 +149,8 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"sizes", edit(`"header_size": 100`, `"header_size": 301`), "bad sizes: size 300, header_size 301"},
 		{"negative size", edit(`"size": 300`, `"size": -1`), "bad sizes: size -1, header_size 100"},
 		{"state", edit(`"state": "pending"`, `"state": "lost"`), `bad recipient state "lost" (want pending, delivered, failed)`},
+		{"handoff", edit(`"handoff": "final"`, `"handoff": "unknown"`), `rcpts[2]: bad handoff "unknown" (want relayed, passed-on, final)`},
+		{"handoff case", edit(`"handoff": "final"`, `"handoff": "Final"`), `rcpts[2]: bad handoff "Final" (want relayed, passed-on, final)`},
 		{"no rcpts", `{"version":1,"id":"0630c1f2a3b4c5d6","arrived":"2025-03-01T12:00:00Z","from":{"addr":""},"rcpts":[]}`, "no recipients"},
 		{"empty rcpt", edit(`"addr": "c@example.net"`, `"addr": ""`), "rcpts[1]: empty address"},
 		{"crlf in address", edit(`"addr": "a@example.org"`, `"addr": "a@example.org\r\nBcc: x"`), `from: control character 0xd in "a@example.org\r\nBcc: x"`},
@@ -145,6 +166,58 @@ func TestDecodeRecordErrors(t *testing.T) {
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("%s: err %v, want %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestRecordHandoff: each handoff has its name in the record, an unknown
+// one is left out, and a record without the key (written before handoffs
+// were kept) decodes with HandoffUnknown.
+func TestRecordHandoff(t *testing.T) {
+	tests := []struct {
+		h    envelope.Handoff
+		want string // the recipient's "handoff" line, "" for none
+	}{
+		{envelope.HandoffUnknown, ""},
+		{envelope.HandoffRelayed, `      "handoff": "relayed",`},
+		{envelope.HandoffPassedOn, `      "handoff": "passed-on",`},
+		{envelope.HandoffFinal, `      "handoff": "final",`},
+	}
+	for _, tt := range tests {
+		r := sampleRecord()
+		r.Rcpts = r.Rcpts[2:]
+		r.Rcpts[0].Handoff = tt.h
+		b, err := encodeRecord(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, `"handoff"`) {
+				got += strings.TrimSuffix(line, "\n")
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%v: handoff line %q, want %q", tt.h, got, tt.want)
+		}
+		back, err := decodeRecord(b)
+		if err != nil || back.Rcpts[0].Handoff != tt.h {
+			t.Errorf("%v: decoded %+v (%v)", tt.h, back, err)
+		}
+	}
+	old := strings.Replace(sampleJSON, `      "handoff": "final",`+"\n", "", 1)
+	r, err := decodeRecord([]byte(old))
+	if err != nil {
+		t.Fatalf("record without a handoff: %v", err)
+	}
+	want := sampleRecord()
+	want.Rcpts[2].Handoff = envelope.HandoffUnknown
+	if !reflect.DeepEqual(*r, want) {
+		t.Errorf("record without a handoff:\n got %+v\nwant %+v", *r, want)
+	}
+	bad := sampleRecord()
+	bad.Rcpts[2].Handoff = envelope.HandoffFinal + 1
+	if _, err := encodeRecord(&bad); err == nil || err.Error() != "rcpts[2]: bad handoff 4" {
+		t.Errorf("encoding handoff 4: %v", err)
 	}
 }
 

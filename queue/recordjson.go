@@ -45,6 +45,7 @@ type wireAddr struct {
 type wireRcpt struct {
 	wireAddr
 	State    RcptState  `json:"state"`
+	Handoff  string     `json:"handoff,omitempty"` // relayed, passed-on, final; absent: unknown
 	Reply    *wireReply `json:"reply,omitempty"`
 	Notified bool       `json:"notified,omitempty"`
 	Expired  bool       `json:"expired,omitempty"`
@@ -84,7 +85,8 @@ func encodeRecord(r *Record) ([]byte, error) {
 	}
 	w.Rcpts = make([]wireRcpt, len(r.Rcpts))
 	for i, rc := range r.Rcpts {
-		w.Rcpts[i] = wireRcpt{wireAddr: toWireAddr(rc.Address), State: rc.State, Notified: rc.Notified, Expired: rc.Expired}
+		w.Rcpts[i] = wireRcpt{wireAddr: toWireAddr(rc.Address), State: rc.State, Handoff: handoffName(rc.Handoff),
+			Notified: rc.Notified, Expired: rc.Expired}
 		if rc.Reply != (Reply{}) {
 			rp := rc.Reply
 			w.Rcpts[i].Reply = &wireReply{Code: rp.Code, Enhanced: rp.Enhanced, Text: rp.Text, Remote: rp.Remote, At: timePtr(rp.At)}
@@ -124,6 +126,9 @@ func decodeRecord(b []byte) (*Record, error) {
 	}
 	for i, wr := range w.Rcpts {
 		rc := Rcpt{Address: fromWireAddr(wr.wireAddr), State: wr.State, Notified: wr.Notified, Expired: wr.Expired}
+		if rc.Handoff, err = parseHandoff(wr.Handoff); err != nil {
+			return nil, fmt.Errorf("rcpts[%d]: %v", i, err)
+		}
 		if p := wr.Reply; p != nil {
 			rc.Reply = Reply{Code: p.Code, Enhanced: p.Enhanced, Text: p.Text, Remote: p.Remote, At: timeVal(p.At)}
 		}
@@ -163,6 +168,9 @@ func checkRecord(r *Record) error {
 		}
 		if rc.State > Failed {
 			return fmt.Errorf("rcpts[%d]: bad state %d", i, rc.State)
+		}
+		if rc.Handoff > envelope.HandoffFinal {
+			return fmt.Errorf("rcpts[%d]: bad handoff %d", i, rc.Handoff)
 		}
 		rp := rc.Reply
 		if err := checkStrings(fmt.Sprintf("rcpts[%d].reply", i), rp.Enhanced, rp.Text, rp.Remote); err != nil {
@@ -218,6 +226,32 @@ func fromWireAddr(w wireAddr) envelope.Address {
 		a.Params = append(a.Params, envelope.Param{Key: p[0], Value: p[1]})
 	}
 	return a
+}
+
+// handoffNames are the record's names of the known handoffs; an unknown
+// one is not written.
+var handoffNames = [...]string{envelope.HandoffRelayed: "relayed", envelope.HandoffPassedOn: "passed-on",
+	envelope.HandoffFinal: "final"}
+
+func handoffName(h envelope.Handoff) string {
+	if int(h) < len(handoffNames) {
+		return handoffNames[h]
+	}
+	return ""
+}
+
+// parseHandoff decodes a handoff name; "" (the key absent) is
+// HandoffUnknown.
+func parseHandoff(s string) (envelope.Handoff, error) {
+	if s == "" {
+		return envelope.HandoffUnknown, nil
+	}
+	for h, n := range handoffNames {
+		if n != "" && s == n {
+			return envelope.Handoff(h), nil
+		}
+	}
+	return 0, fmt.Errorf("bad handoff %q (want relayed, passed-on, final)", s)
 }
 
 func toWireClient(c envelope.Conn) wireClient {

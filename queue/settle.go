@@ -41,7 +41,7 @@ func (r *runner) settle(ctx context.Context, e *entry, attempted bool, results [
 	q.logEvents(snap.ID, events)
 
 	notified := r.notifyFailed(ctx, &snap, now)
-	notified = append(notified, r.notifySuccess(ctx, &snap, handoffs(events), now)...)
+	notified = append(notified, r.notifySuccess(ctx, &snap, now)...)
 	warned := r.warnDelay(ctx, &snap, now)
 
 	q.mu.Lock()
@@ -104,26 +104,15 @@ func finishedRecord(rec *Record) bool {
 
 // rcptEvent is one recipient's outcome, for the log and the DSNs.
 type rcptEvent struct {
-	idx     int // in Record.Rcpts
-	rcpt    string
-	state   string // delivered, deferred, failed, expired
-	reply   Reply
-	handoff envelope.Handoff // of a delivered recipient
+	idx   int // in Record.Rcpts
+	rcpt  string
+	state string // delivered, deferred, failed, expired
+	reply Reply
 }
 
-// handoffs maps the recipients delivered in events to their handoff.
-func handoffs(events []rcptEvent) map[int]envelope.Handoff {
-	m := map[int]envelope.Handoff{}
-	for _, ev := range events {
-		if ev.state == "delivered" {
-			m[ev.idx] = ev.handoff
-		}
-	}
-	return m
-}
-
-// applyResults updates the pending recipients of rec from results. A
-// pending recipient without a result stays pending.
+// applyResults updates the pending recipients of rec from results, and
+// keeps a delivered one's handoff for its success DSN. A pending
+// recipient without a result stays pending.
 func applyResults(rec *Record, results []envelope.RcptResult, now time.Time) []rcptEvent {
 	used := make([]bool, len(results))
 	var events []rcptEvent
@@ -142,10 +131,11 @@ func applyResults(rec *Record, results []envelope.RcptResult, now time.Time) []r
 		res := results[j]
 		rc.Reply = Reply{Code: res.Code, Enhanced: cleanEnhanced(res.Enhanced), Text: cleanText(res.Text),
 			Remote: cleanText(res.Remote), At: now}
+		rc.Handoff = envelope.HandoffUnknown
 		ev := rcptEvent{idx: i, rcpt: rc.Addr, state: "deferred", reply: rc.Reply}
 		switch res.Status {
 		case envelope.Delivered:
-			rc.State, ev.state, ev.handoff = Delivered, "delivered", res.Handoff
+			rc.State, rc.Handoff, ev.state = Delivered, res.Handoff, "delivered"
 		case envelope.Failed:
 			rc.State, ev.state = Failed, "failed"
 		}
@@ -329,21 +319,22 @@ func (r *runner) dsn(rec *Record, kind dsnKind, rcpts []dsnRcpt, now time.Time) 
 
 // notifySuccess queues one DSN (RFC 3461 §5.2.2, §5.2.3) for the
 // delivered recipients not yet notified whose NOTIFY asks for SUCCESS and
-// whose handoff calls for one from us: "relayed" for a downstream that
-// did not advertise DSN, "delivered" for a final delivery. It returns the
-// indexes of the delivered recipients now settled: reported, or needing
-// no report (no SUCCESS asked, the null sender, a downstream that took
+// whose recorded handoff calls for one from us: "relayed" for a
+// downstream that did not advertise DSN, "delivered" for a final
+// delivery. The handoff is read from the record, so a DSN retried after
+// it could not be queued (in a later settle, or after a restart) reports
+// what the deliverer said. It returns the indexes of the delivered
+// recipients now settled: reported, or needing no report (no SUCCESS asked, the null sender, a downstream that took
 // the DSN parameters over). When the DSN cannot be queued the recipients
 // it reports stay unnotified and the next settle tries again.
-func (r *runner) notifySuccess(ctx context.Context, rec *Record, handoffs map[int]envelope.Handoff, now time.Time) []int {
+func (r *runner) notifySuccess(ctx context.Context, rec *Record, now time.Time) []int {
 	var report, settled []int
 	var rcpts []dsnRcpt
 	for i, rc := range rec.Rcpts {
 		if rc.State != Delivered || rc.Notified {
 			continue
 		}
-		h, known := handoffs[i]
-		action := successAction(rc, h, known)
+		action := successAction(rc.Handoff)
 		if rec.From.Addr == "" || action == "" || !wantsNotify(rc.Address, "SUCCESS") {
 			settled = append(settled, i)
 			continue
@@ -363,19 +354,13 @@ func (r *runner) notifySuccess(ctx context.Context, rec *Record, handoffs map[in
 	return append(settled, report...)
 }
 
-// successAction is the RFC 3464 Action a delivered recipient is reported
-// with: "" when the downstream took the DSN parameters over. known is
-// false when the delivery happened in an earlier settle whose DSN could
-// not be queued: the record does not keep the handoff, so a local
-// delivery (no remote host) counts as "delivered" and any other as
-// "relayed".
-func successAction(rc Rcpt, h envelope.Handoff, known bool) string {
-	if !known {
-		h = envelope.HandoffRelayed
-		if rc.Reply.Remote == "" {
-			h = envelope.HandoffFinal
-		}
-	}
+// successAction is the RFC 3464 Action a delivered recipient with
+// handoff h is reported with: "" when the downstream took the DSN
+// parameters over. HandoffUnknown counts as relayed: the deliverer did
+// not say, or the record predates kept handoffs (a success DSN whose
+// queueing failed before an upgrade); "relayed" claims only that the
+// message left the queue, which is true of every delivery.
+func successAction(h envelope.Handoff) string {
 	switch h {
 	case envelope.HandoffPassedOn:
 		return ""
