@@ -57,6 +57,12 @@ func TestChanged(t *testing.T) {
 			[]string{"filters.access"}},
 		{"milter changed in place", "[[milters]]\naddress = \"unix:/a\"\n[[milters]]\naddress = \"unix:/b\"",
 			"[[milters]]\naddress = \"unix:/a\"\n[[milters]]\naddress = \"unix:/b\"\neom_timeout = \"1m\"", []string{"milters[1]"}},
+		{"milter reuse turned on", "[[milters]]\naddress = \"unix:/a\"",
+			"[[milters]]\naddress = \"unix:/a\"\nmax_idle_conns = 4", []string{"milters[0]"}},
+		{"milter idle timeout", "[[milters]]\naddress = \"unix:/a\"\nidle_timeout = \"30s\"",
+			"[[milters]]\naddress = \"unix:/a\"\nidle_timeout = \"1m\"", []string{"milters[0]"}},
+		{"milter idle timeout as its default", "[[milters]]\naddress = \"unix:/a\"",
+			"[[milters]]\naddress = \"unix:/a\"\nidle_timeout = \"30s\"\nmax_idle_conns = 0", nil},
 		{"milter added", "[[milters]]\naddress = \"unix:/a\"",
 			"[[milters]]\naddress = \"unix:/a\"\n[[milters]]\naddress = \"unix:/b\"", []string{"milters"}},
 	}

@@ -17,6 +17,19 @@
 // ("1GB", "50MiB"). Milter sockets use the Sendmail/Postfix syntax
 // (unix:/path, inet:port@host, inet6:port@host, inet:host:port).
 //
+// A [[milters]] entry takes name (default: the address), address
+// (required), default_action (tempfail), connect_timeout (5s),
+// command_timeout (30s), eom_timeout (5m), max_idle_conns (0) and
+// idle_timeout (30s). max_idle_conns > 0 keeps up to that many milter
+// connections open between SMTP sessions for idle_timeout, ended with
+// SMFIC_QUIT_NC and reused without a new connect and option negotiation.
+// It is off by default because Postfix and Sendmail never do it: libmilter
+// accepts SMFIC_QUIT_NC only after an end of message it answered with
+// continue (the client keeps only such connections), and a milter that
+// does not know it closes the connection, after which the client stops
+// trying for that milter. Turn it on for milters known to support it, in
+// front of many short SMTP sessions.
+//
 // Load checks everything it can and reports every problem at once: unknown
 // keys (with a suggestion for near-misses), wrong types, out-of-range numbers,
 // bad durations, sizes, addresses, networks and enum values. Array entries

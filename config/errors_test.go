@@ -100,6 +100,12 @@ func TestLoadValidation(t *testing.T) {
 			`F: milters[0].connect_timeout: must be > 0`,
 			`F: milters[0].command_timeout: bad duration "x" (want e.g. "30s", "5m", "1h30m", "5d")`,
 			`F: milters[0].eom_timeout: want a duration such as "30s", "5m" or "5d", got integer 3`}},
+		{"milter reuse", "[[milters]]\naddress = \"unix:/m\"\nmax_idle_conns = -1\nidle_timeout = \"0s\"", []string{
+			`F: milters[0].max_idle_conns: must be >= 0, got -1`,
+			`F: milters[0].idle_timeout: must be > 0`}},
+		{"milter reuse types", "[[milters]]\naddress = \"unix:/m\"\nmax_idle_conns = \"many\"\nidle_timeout = 30", []string{
+			`F: milters[0].max_idle_conns: want an integer, got "many"`,
+			`F: milters[0].idle_timeout: want a duration such as "30s", "5m" or "5d", got integer 30`}},
 		{"milter duplicate", "[[milters]]\nname = \"a\"\naddress = \"unix:/m\"\n[[milters]]\nname = \"a\"\naddress = \"unix:/n\"",
 			[]string{`F: milters[1].name: duplicate name "a" (also milters[0])`}},
 

@@ -146,6 +146,8 @@ default_action = "accept"
 connect_timeout = "1s"
 command_timeout = "2s"
 eom_timeout = "3s"
+max_idle_conns = 8
+idle_timeout = "1m"
 
 [[milters]]
 address = "unix:/run/spamass.sock"
@@ -228,11 +230,13 @@ func TestLoadFile(t *testing.T) {
 				Name:          "opendkim",
 				Address:       Socket{Spec: "inet:8891@127.0.0.1", Network: "tcp", Address: "127.0.0.1:8891"},
 				DefaultAction: "accept", ConnectTimeout: time.Second, CommandTimeout: 2 * time.Second, EOMTimeout: 3 * time.Second,
+				MaxIdleConns: 8, IdleTimeout: time.Minute,
 			},
 			{
 				Name:          "unix:/run/spamass.sock",
 				Address:       Socket{Spec: "unix:/run/spamass.sock", Network: "unix", Address: "/run/spamass.sock"},
 				DefaultAction: "tempfail", ConnectTimeout: 5 * time.Second, CommandTimeout: 30 * time.Second, EOMTimeout: 5 * time.Minute,
+				MaxIdleConns: 0, IdleTimeout: 30 * time.Second,
 			},
 		},
 		MilterServer: MilterServer{

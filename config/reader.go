@@ -124,6 +124,15 @@ func (r *reader) positive(k string) int {
 	return n
 }
 
+// nonNegative reads an integer that must be >= 0.
+func (r *reader) nonNegative(k string) int {
+	n := r.integer(k)
+	if n < 0 && r.ok(k) {
+		r.fail(k, "must be >= 0, got %d", n)
+	}
+	return n
+}
+
 // ok reports whether no error was recorded for k yet.
 func (r *reader) ok(k string) bool {
 	want := r.key(k)

@@ -65,6 +65,8 @@ func milterDefaults() map[string]any {
 		"connect_timeout": "5s",
 		"command_timeout": "30s",
 		"eom_timeout":     "5m",
+		"max_idle_conns":  0,
+		"idle_timeout":    "30s",
 	}
 }
 
@@ -109,7 +111,7 @@ func schema() *node {
 		root.add(k)
 	}
 	root.addArray("milters", "name", "address", "default_action",
-		"connect_timeout", "command_timeout", "eom_timeout")
+		"connect_timeout", "command_timeout", "eom_timeout", "max_idle_conns", "idle_timeout")
 	root.add("filters").table = map[string]*node{}
 	root.add("filters.headers.add")
 	root.add("filters.headers.remove")

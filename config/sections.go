@@ -150,6 +150,8 @@ func readMilter(r *reader) Milter {
 		ConnectTimeout: r.positiveDuration("connect_timeout"),
 		CommandTimeout: r.positiveDuration("command_timeout"),
 		EOMTimeout:     r.positiveDuration("eom_timeout"),
+		MaxIdleConns:   r.nonNegative("max_idle_conns"),
+		IdleTimeout:    r.positiveDuration("idle_timeout"),
 	}
 	if r.get("address") == nil {
 		r.fail("address", "missing (want unix:/path, inet:port@host or inet6:port@host)")

@@ -2,6 +2,9 @@ package filter
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -25,9 +28,12 @@ import (
 // see the message live, so their verdicts come early.
 //
 // The chain's Needs is the union of its members' (a stage is skipped only
-// when every member skips it); members are still called only for what they
-// declared: a member that skips a stage, does not want rejected recipients,
-// or wants header values without their leading space is served accordingly.
+// when every member skips it; see unionNeeds for macros); members are
+// still called only for what they declared: a member that skips a stage,
+// does not want rejected recipients, or wants header values without their
+// leading space is served accordingly.
+//
+// Close closes the members that hold resources between sessions.
 type Chain struct {
 	members []Filter
 	live    []bool // member i sees header and body as they stream in
@@ -47,6 +53,8 @@ type ChainOptions struct {
 	// MaxBodyBytes bounds the body kept; default 1 GiB.
 	MaxBodyBytes int64
 }
+
+var _ io.Closer = (*Chain)(nil)
 
 // contentStages are the stages a member after an editor sees only at end
 // of message.
@@ -93,61 +101,25 @@ func (c *Chain) Name() string {
 // Filters returns the members in order.
 func (c *Chain) Filters() []Filter { return c.members }
 
-// Needs implements Filter.
+// Needs implements Filter. Its Macros map is shared: do not modify it.
 func (c *Chain) Needs() Needs { return c.needs }
 
-func unionNeeds(filters []Filter, live []bool) Needs {
-	n := Needs{Skip: AllStages, NoReply: AllStages}
-	var explicit bool
-	for _, f := range filters {
-		if f.Needs().Macros != nil {
-			explicit = true
-		}
-	}
-	if explicit {
-		n.Macros = map[Stage][]string{}
-	}
-	for i, f := range filters {
-		fn := f.Needs()
-		n.Skip &= fn.Skip
-		quiet := fn.NoReply | fn.Skip // a member never answers a stage it skips
-		if !live[i] {
-			quiet |= contentStages // nor one it sees only at end of message
-		}
-		n.NoReply &= quiet
-		n.Edits |= fn.Edits
-		n.RejectedRecipients = n.RejectedRecipients || fn.RejectedRecipients
-		n.HeaderLeadingSpace = n.HeaderLeadingSpace || fn.HeaderLeadingSpace
-		if explicit {
-			macros := fn.Macros
-			if macros == nil {
-				macros = DefaultMacros()
-			}
-			for st, names := range macros {
-				n.Macros[st] = mergeNames(n.Macros[st], names)
+// Close closes, in order, every member that implements io.Closer (a
+// milterclient.Milter closes its idle milter connections; a nested Chain
+// its own members), and returns their errors joined. The chain does not
+// track its sessions: close it when no session uses it any more, or when
+// its members allow sessions to go on after Close (milterclient.Milter
+// does). Close is safe to call again when the members' Close is.
+func (c *Chain) Close() error {
+	var errs []error
+	for _, f := range c.members {
+		if cl, ok := f.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", NameOf(f), err))
 			}
 		}
 	}
-	if len(filters) == 0 {
-		n.Skip, n.NoReply = 0, 0
-	}
-	return n
-}
-
-func mergeNames(have, add []string) []string {
-	for _, a := range add {
-		found := false
-		for _, h := range have {
-			if CanonicalMacro(h) == CanonicalMacro(a) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			have = append(have, a)
-		}
-	}
-	return have
+	return errors.Join(errs...)
 }
 
 // NewSession implements Filter: it opens a session on every member. If one

@@ -125,13 +125,9 @@ func TestChainNeedsUnion(t *testing.T) {
 	if n.Edits != filter.EditAddHeader|filter.EditQuarantine || !n.HeaderLeadingSpace {
 		t.Errorf("edits %v leadspace %v", n.Edits, n.HeaderLeadingSpace)
 	}
-	// b takes the defaults, so the union holds them plus a's extra macro.
-	mail := n.Macros[filter.StageMail]
-	if mail[0] != "{auth_authen}" || len(mail) != 7 {
-		t.Errorf("mail macros %q", mail)
-	}
-	if got := strings.Join(n.Macros[filter.StageConnect], " "); got != "j {daemon_name} {daemon_addr} v _" {
-		t.Errorf("connect macros %q", got)
+	// b may read any macro, so the chain may too.
+	if n.Macros != nil {
+		t.Errorf("macros %q, want nil", n.Macros)
 	}
 }
 

@@ -1,8 +1,8 @@
 package filter
 
 // DefaultMacros returns the macro set Postfix 3.7 sends to milters per
-// stage by default (its milter_*_macros parameters). A filter whose
-// Needs.Macros is nil is assumed to want these. The map is new on each call.
+// stage by default (its milter_*_macros parameters): what an MTA sends a
+// filter whose Needs.Macros is nil. The map is new on each call.
 func DefaultMacros() map[Stage][]string {
 	return map[Stage][]string{
 		StageConnect:      {"j", "{daemon_name}", "{daemon_addr}", "v", "_"},

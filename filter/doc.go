@@ -17,7 +17,9 @@
 //
 // Chain runs several filters as one: in order, stopping at the first terminal
 // verdict, with each filter skipped for the rest of a message (or
-// connection) once it has accepted.
+// connection) once it has accepted. Its Needs merges the members' (macros:
+// the union per stage, or nil, any macro, when a member's is nil), and
+// Close closes the members that implement io.Closer.
 //
 // The package knows nothing of the wire: the milter codec lives in package
 // milter, and the two meet in miltersrv and milterclient.

@@ -93,8 +93,13 @@ type Needs struct {
 	NoReply StageSet
 	// Edits lists the edits the filter may make at end of message (SMFIF_*).
 	Edits EditSet
-	// Macros lists, per stage, the macros the filter wants (SMFIR_SETSYMLIST).
-	// A nil map takes the MTA's default set.
+	// Macros lists, per stage, the macros the filter reads (Macros), the
+	// lists a milter sends with SMFIR_SETSYMLIST. A value, once set,
+	// stays readable at later stages until it changes. A nil map means
+	// any macro: the SMTP front-end computes every one it knows, and an
+	// MTA sends its default set. A non-nil map, empty when the filter
+	// reads none, lets the engine skip the others. Needs may return the
+	// same map on every call: callers do not modify it.
 	Macros map[Stage][]string
 	// RejectedRecipients asks for RCPT calls also for recipients the MTA
 	// has already rejected (SMFIP_RCPT_REJ).

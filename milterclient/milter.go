@@ -102,7 +102,9 @@ func (m *Milter) computeNeeds() filter.Needs {
 	if m.opts.DefaultAction == Quarantine {
 		n.Edits |= filter.EditQuarantine
 	}
-	if m.opts.Macros != nil {
+	// A milter offered SETSYMLIST may ask for any macro: then the MTA
+	// side must provide them all (nil).
+	if m.opts.Macros != nil && (m.opts.Actions&milter.ActSetSymList == 0 || m.opts.Version < 6) {
 		n.Macros = cloneMacros(m.opts.Macros)
 	}
 	return n

@@ -101,7 +101,7 @@ func TestMiltersrvMacros(t *testing.T) {
 			filter.StageMail:         {"{mail_addr}"},
 			filter.StageEndOfMessage: {"i"},
 		}, nil, []string{
-			"connect client.test 4 192.0.2.7:40000 {client_addr}=192.0.2.7",
+			"connect client.test 4 192.0.2.7:40000 j=mx.test {client_addr}=192.0.2.7", // j: miltersrv reads it itself
 			"mail <a@example.com> {mail_addr}=a@example.com",
 			"rcpt <b@example.org> i=QID1 {rcpt_addr}=b@example.org", // not named: the defaults
 			"eom i=QID1 {mail_addr}=a@example.com",
@@ -141,6 +141,7 @@ func TestMiltersrvMacros(t *testing.T) {
 				for st, names := range tt.filterWant {
 					wantNeg[st] = names
 				}
+				wantNeg[filter.StageConnect] = append(wantNeg[filter.StageConnect], "j") // asked by miltersrv itself
 				if !reflect.DeepEqual(neg.Macros, wantNeg) {
 					t.Errorf("negotiated macros %v, want %v", neg.Macros, wantNeg)
 				}

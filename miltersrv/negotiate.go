@@ -2,6 +2,7 @@ package miltersrv
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -97,7 +98,7 @@ func negotiate(mta milter.OptNeg, needs filter.Needs, maxPacket int) (negotiated
 		return negotiated{}, milter.OptNeg{}, fmt.Errorf("MTA does not offer the actions the filter needs (missing %v)", missing)
 	}
 	n.actions = want
-	if needs.Macros != nil && mta.Actions&milter.ActSetSymList != 0 && n.version >= 6 {
+	if len(needs.Macros) > 0 && mta.Actions&milter.ActSetSymList != 0 && n.version >= 6 {
 		n.actions |= milter.ActSetSymList
 	}
 	n.protocol = protocolFor(mta.Protocol, needs)
@@ -148,6 +149,9 @@ func symLists(macros map[filter.Stage][]string) []milter.SetSymList {
 		wire := make([]string, len(names))
 		for i, n := range names {
 			wire[i] = filter.WireMacro(n)
+		}
+		if sf.stage == filter.StageConnect && !slices.Contains(wire, "j") {
+			wire = append(wire, "j") // the server reads it itself (connFacts)
 		}
 		out = append(out, milter.SetSymList{Stage: sf.macroCode, Macros: strings.Join(wire, " ")})
 	}

@@ -12,9 +12,13 @@ import (
 // buildChain builds the one filter chain of the configuration: the
 // built-in filters of [filters] (buildFilters, in its fixed order), then
 // the external milters of [[milters]] in the order of the file, each a
-// milterclient.Milter with its name, address, default action and
-// timeouts. Later members see earlier members' edits (filter.Chain).
-// Errors name the file and key, as buildFilters' do.
+// milterclient.Milter with its name, address, default action, timeouts
+// and connection reuse. Later members see earlier members' edits
+// (filter.Chain). Errors name the file and key, as buildFilters' do.
+//
+// The chain's Close closes the milters' idle connections: serve's
+// closeChain and the milter server (a replaced filter that is an
+// io.Closer) call it when no session uses the chain any more.
 func buildChain(cfg *config.Config, log *slog.Logger) (*filter.Chain, error) {
 	filters, err := buildFilters(cfg)
 	if err != nil {
@@ -29,6 +33,7 @@ func buildChain(cfg *config.Config, log *slog.Logger) (*filter.Chain, error) {
 				continue
 			}
 		}
+		filter.NewChain(filters...).Close() // release what the members built so far hold
 		return nil, &exitErr{code: exitError, err: fmt.Errorf("%s: milters[%d]: %w", cfgName(cfg), i, err)}
 	}
 	return filter.NewChain(filters...), nil
@@ -47,13 +52,16 @@ func milterOptions(mc config.Milter, log *slog.Logger) (milterclient.Options, er
 		ConnectTimeout: mc.ConnectTimeout,
 		CommandTimeout: mc.CommandTimeout,
 		EOMTimeout:     mc.EOMTimeout,
+		MaxIdleConns:   mc.MaxIdleConns,
+		IdleTimeout:    mc.IdleTimeout,
 		Logger:         log,
 	}, nil
 }
 
 // logChain logs each member of chain, in order, at start: the built-in
 // filters by name, then each external milter with its address, default
-// action and timeouts. chain must come from buildChain(cfg, ...).
+// action and timeouts, and its connection reuse when it is on. chain
+// must come from buildChain(cfg, ...).
 func logChain(log *slog.Logger, cfg *config.Config, chain *filter.Chain) {
 	members := chain.Filters()
 	builtin := len(members) - len(cfg.Milters)
@@ -64,8 +72,12 @@ func logChain(log *slog.Logger, cfg *config.Config, chain *filter.Chain) {
 		log.Info("chain member", "position", i+1, "kind", "built-in", "name", filter.NameOf(f))
 	}
 	for i, mc := range cfg.Milters {
-		log.Info("chain member", "position", builtin+i+1, "kind", "milter", "name", mc.Name,
+		args := []any{"position", builtin + i + 1, "kind", "milter", "name", mc.Name,
 			"address", mc.Address.Spec, "default_action", mc.DefaultAction,
-			"connect_timeout", mc.ConnectTimeout, "command_timeout", mc.CommandTimeout, "eom_timeout", mc.EOMTimeout)
+			"connect_timeout", mc.ConnectTimeout, "command_timeout", mc.CommandTimeout, "eom_timeout", mc.EOMTimeout}
+		if mc.MaxIdleConns > 0 {
+			args = append(args, "max_idle_conns", mc.MaxIdleConns, "idle_timeout", mc.IdleTimeout)
+		}
+		log.Info("chain member", args...)
 	}
 }

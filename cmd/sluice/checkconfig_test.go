@@ -74,3 +74,16 @@ func TestMilterBadRule(t *testing.T) {
 	check(t, sluice(t, dir, "milter", "--config", "bad.toml"), result{1, "", want})
 	check(t, sluice(t, dir, "check-config", "--config", "bad.toml"), result{1, "", want})
 }
+
+// TestCheckConfigMilterReuse: check-config accepts the reuse keys of a
+// [[milters]] entry and names the file and key of bad values.
+func TestCheckConfigMilterReuse(t *testing.T) {
+	dir := t.TempDir()
+	const head = "[[milters]]\nname = \"dkim\"\naddress = \"inet:8891@127.0.0.1\"\n"
+	writeFile(t, dir, "ok.toml", head+"max_idle_conns = 8\nidle_timeout = \"1m\"\n")
+	check(t, sluice(t, dir, "check-config", "--config", "ok.toml"), result{0, "ok: ok.toml\n", ""})
+	writeFile(t, dir, "bad.toml", head+"max_idle_conns = -2\nidle_timeout = \"0s\"\n")
+	want := "bad.toml: milters[0].max_idle_conns: must be >= 0, got -2\n" +
+		"bad.toml: milters[0].idle_timeout: must be > 0\n"
+	check(t, sluice(t, dir, "check-config", "--config", "bad.toml"), result{1, "", want})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -45,6 +46,11 @@ func runMilter(ctx context.Context, r *milterRun) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	r.srv = srv
+	defer func() { // the chain in force last; replaced ones close as they drain
+		if c, ok := srv.Filter().(io.Closer); ok {
+			_ = c.Close()
+		}
+	}()
 	if err := r.wait(ctx, served); err != nil {
 		return err
 	}

@@ -95,7 +95,7 @@ func New(opts Options) (*Filter, error) {
 // all quarantine never answers.
 func (f *Filter) computeNeeds() filter.Needs {
 	var used, answered filter.StageSet
-	var n filter.Needs
+	n := filter.Needs{Macros: map[filter.Stage][]string{}} // the rules read the stages' arguments only
 	for k, rules := range f.rules {
 		st := key(k).stage()
 		for _, r := range rules {

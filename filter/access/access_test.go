@@ -137,6 +137,7 @@ func TestNewAccepts(t *testing.T) {
 
 func TestNeeds(t *testing.T) {
 	all := filter.AllStages
+	none := map[filter.Stage][]string{} // reads no macro
 	st := filter.Stages
 	const (
 		conn = filter.StageConnect
@@ -150,23 +151,23 @@ func TestNeeds(t *testing.T) {
 		rules []Rule
 		want  filter.Needs
 	}{
-		{"none", nil, filter.Needs{Skip: all}},
+		{"none", nil, filter.Needs{Macros: none, Skip: all}},
 		{"client reject", []Rule{{Client: "192.0.2.1", Action: "reject"}},
-			filter.Needs{Skip: all &^ st(conn)}},
+			filter.Needs{Macros: none, Skip: all &^ st(conn)}},
 		{"helo and recipient", []Rule{{Helo: "x.example", Action: "tempfail"}, {Recipient: "a@b.example", Action: "accept"}},
-			filter.Needs{Skip: all &^ st(helo, rcpt)}},
+			filter.Needs{Macros: none, Skip: all &^ st(helo, rcpt)}},
 		{"sender quarantine only", []Rule{{Sender: "<>", Action: "quarantine"}},
-			filter.Needs{Skip: all &^ st(mail, eom), NoReply: st(mail), Edits: filter.EditQuarantine}},
+			filter.Needs{Macros: none, Skip: all &^ st(mail, eom), NoReply: st(mail), Edits: filter.EditQuarantine}},
 		{"sender quarantine and reject", []Rule{{Sender: "<>", Action: "quarantine"}, {Sender: "a.example", Action: "reject"}},
-			filter.Needs{Skip: all &^ st(mail, eom), Edits: filter.EditQuarantine}},
+			filter.Needs{Macros: none, Skip: all &^ st(mail, eom), Edits: filter.EditQuarantine}},
 		{"client quarantine", []Rule{{Client: "/x/", Action: "quarantine"}},
-			filter.Needs{Skip: all &^ st(conn, eom), NoReply: st(conn), Edits: filter.EditQuarantine}},
+			filter.Needs{Macros: none, Skip: all &^ st(conn, eom), NoReply: st(conn), Edits: filter.EditQuarantine}},
 		{"client discard", []Rule{{Client: "192.0.2.0/24", Action: "discard"}},
-			filter.Needs{Skip: all &^ st(conn, mail), NoReply: st(conn)}},
+			filter.Needs{Macros: none, Skip: all &^ st(conn, mail), NoReply: st(conn)}},
 		{"helo discard and sender accept", []Rule{{Helo: "x.example", Action: "discard"}, {Sender: "<>", Action: "accept"}},
-			filter.Needs{Skip: all &^ st(helo, mail), NoReply: st(helo)}},
+			filter.Needs{Macros: none, Skip: all &^ st(helo, mail), NoReply: st(helo)}},
 		{"recipient discard", []Rule{{Recipient: "x.example", Action: "discard"}},
-			filter.Needs{Skip: all &^ st(rcpt)}},
+			filter.Needs{Macros: none, Skip: all &^ st(rcpt)}},
 	}
 	for _, tt := range tests {
 		f, err := New(Options{Rules: tt.rules})

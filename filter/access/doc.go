@@ -81,7 +81,11 @@
 // The filter asks only for the stages its rules use, plus MAIL for a
 // connection-level discard and end of message for quarantine; a stage
 // whose rules all quarantine is declared NoReply. It never reads headers
-// or the body, and makes no edit but quarantine.
+// or the body, and makes no edit but quarantine. It reads no macro: the
+// client's address and name come from the envelope.Conn given to Connect
+// (in the milter server, from SMFIC_CONNECT), the HELO name, sender and
+// recipient from their stages' arguments, so Needs.Macros is an empty,
+// non-nil map and the engine computes no macro for it.
 //
 // # Errors
 //

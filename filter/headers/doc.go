@@ -23,6 +23,10 @@
 // §2.2.3); ParseHeader turns bare LF folding from a configuration file into
 // CRLF.
 //
+// Needs asks for the Header stage only when fields are to be removed, end
+// of message only when there is anything to do, and no macro (an empty,
+// non-nil Needs.Macros).
+//
 // The package does not rewrite field values, does not touch the body, and
 // does not insert fields at a position (no SMFIR_INSHEADER).
 package headers

@@ -36,6 +36,7 @@ type Options struct {
 type Filter struct {
 	add    []Header
 	remove []string
+	needs  filter.Needs
 }
 
 // New validates opts and returns the filter.
@@ -59,6 +60,7 @@ func New(opts Options) (*Filter, error) {
 			}
 		}
 	}
+	f.needs = f.computeNeeds()
 	return f, nil
 }
 
@@ -66,11 +68,13 @@ func New(opts Options) (*Filter, error) {
 func (f *Filter) Name() string { return "headers" }
 
 // Needs implements filter.Filter: the Header stage only when something is
-// to be removed, end of message only when there is anything to do, and
-// only the edits the configuration makes.
-func (f *Filter) Needs() filter.Needs {
+// to be removed, end of message only when there is anything to do, only
+// the edits the configuration makes, and no macros.
+func (f *Filter) Needs() filter.Needs { return f.needs }
+
+func (f *Filter) computeNeeds() filter.Needs {
 	var used filter.StageSet
-	var n filter.Needs
+	n := filter.Needs{Macros: map[filter.Stage][]string{}}
 	if len(f.add) > 0 {
 		used |= filter.Stages(filter.StageEndOfMessage)
 		n.Edits |= filter.EditAddHeader

@@ -103,6 +103,7 @@ func TestParseHeader(t *testing.T) {
 
 func TestNeeds(t *testing.T) {
 	all := filter.AllStages
+	none := map[filter.Stage][]string{} // reads no macro
 	eom := filter.Stages(filter.StageEndOfMessage)
 	hdr := filter.Stages(filter.StageHeader)
 	tests := []struct {
@@ -110,11 +111,11 @@ func TestNeeds(t *testing.T) {
 		opts Options
 		want filter.Needs
 	}{
-		{"nothing", Options{}, filter.Needs{Skip: all}},
-		{"add", Options{Add: []Header{{"X-A", "b"}}}, filter.Needs{Skip: all &^ eom, Edits: filter.EditAddHeader}},
-		{"remove", Options{Remove: []string{"X-A"}}, filter.Needs{Skip: all &^ (eom | hdr), NoReply: hdr, Edits: filter.EditChangeHeader}},
+		{"nothing", Options{}, filter.Needs{Macros: none, Skip: all}},
+		{"add", Options{Add: []Header{{"X-A", "b"}}}, filter.Needs{Macros: none, Skip: all &^ eom, Edits: filter.EditAddHeader}},
+		{"remove", Options{Remove: []string{"X-A"}}, filter.Needs{Macros: none, Skip: all &^ (eom | hdr), NoReply: hdr, Edits: filter.EditChangeHeader}},
 		{"both", Options{Add: []Header{{"X-A", "b"}}, Remove: []string{"X-A"}},
-			filter.Needs{Skip: all &^ (eom | hdr), NoReply: hdr, Edits: filter.EditAddHeader | filter.EditChangeHeader}},
+			filter.Needs{Macros: none, Skip: all &^ (eom | hdr), NoReply: hdr, Edits: filter.EditAddHeader | filter.EditChangeHeader}},
 	}
 	for _, tt := range tests {
 		f, err := New(tt.opts)
