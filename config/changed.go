@@ -43,6 +43,8 @@ func fields() []field {
 		{"queue.dir", func(c *Config) any { return c.Queue.Dir }},
 		{"queue.retry", func(c *Config) any { return c.Queue.Retry }},
 		{"queue.max_age", func(c *Config) any { return c.Queue.MaxAge }},
+		{"queue.log_max_message", func(c *Config) any { return c.Queue.LogMaxMessage }},
+		{"queue.segment_size", func(c *Config) any { return c.Queue.SegmentSize }},
 
 		{"downstream.address", func(c *Config) any { return c.Downstream.Address }},
 		{"downstream.tls", func(c *Config) any { return c.Downstream.TLS }},

@@ -75,6 +75,10 @@ type Queue struct {
 	Dir    string          // resolved: <data_dir>/spool when the key is empty
 	Retry  []time.Duration // delays between delivery attempts; the last repeats
 	MaxAge time.Duration   // bounce after this long in the queue
+	// LogMaxMessage: bodies up to this size share the queue's log (one
+	// fsync for many messages); larger ones get a file each; 0: all do.
+	LogMaxMessage int64
+	SegmentSize   int64 // the log starts a new segment file beyond this size
 }
 
 // Downstream is the [downstream] table: where accepted mail is relayed.

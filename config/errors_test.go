@@ -78,6 +78,9 @@ func TestLoadValidation(t *testing.T) {
 		{"retry zero", "[queue]\nretry = [\"0s\"]", []string{`F: queue.retry[0]: must be > 0`}},
 		{"max_age", "[queue]\nmax_age = \"5x\"", []string{`F: queue.max_age: bad duration "5x" (want e.g. "30s", "5m", "1h30m", "5d")`}},
 		{"max_age zero", "[queue]\nmax_age = \"0\"", []string{`F: queue.max_age: must be > 0`}},
+		{"log_max_message too big", "[queue]\nlog_max_message = \"65MiB\"",
+			[]string{`F: queue.log_max_message: must be at most 64MiB (bodies up to this size are held in memory), got 68157440`}},
+		{"segment_size too small", "[queue]\nsegment_size = \"4KiB\"", []string{`F: queue.segment_size: must be at least 64KiB, got 4096`}},
 		{"duration number", "[queue]\nmax_age = 5", []string{`F: queue.max_age: want a duration such as "30s", "5m" or "5d", got integer 5`}},
 
 		// [downstream]

@@ -65,6 +65,9 @@ func defaultConfig() *Config {
 			Dir:    filepath.Join("var", "spool"),
 			Retry:  []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 4 * time.Hour},
 			MaxAge: 5 * 24 * time.Hour,
+			// Options of the queue's log.
+			LogMaxMessage: 128 << 10,
+			SegmentSize:   64 << 20,
 		},
 		Downstream: Downstream{
 			Address:  "maildir:./var/mail",
@@ -132,6 +135,8 @@ users_file = "users"
 dir = "/spool"
 retry = ["30s", "1d"]
 max_age = "2d12h"
+log_max_message = 0
+segment_size = "1MiB"
 
 [downstream]
 address = "lmtp://127.0.0.1:24"
@@ -219,7 +224,7 @@ func TestLoadFile(t *testing.T) {
 			DNSTimeout:          2 * time.Second,
 			ProxyNetworks:       []netip.Prefix{},
 		},
-		Queue: Queue{Dir: "/spool", Retry: []time.Duration{30 * time.Second, 24 * time.Hour}, MaxAge: 60 * time.Hour},
+		Queue: Queue{Dir: "/spool", Retry: []time.Duration{30 * time.Second, 24 * time.Hour}, MaxAge: 60 * time.Hour, SegmentSize: 1 << 20},
 		Downstream: Downstream{
 			Address: "lmtp://127.0.0.1:24",
 			Target:  Target{Kind: "lmtp", Addr: "127.0.0.1:24"},
@@ -336,6 +341,8 @@ users_file = ""
 dir = ""
 retry = ["1m", "5m", "15m", "1h", "4h"]
 max_age = "5d"
+log_max_message = "128KiB"
+segment_size = "64MiB"
 [downstream]
 address = "maildir:./var/mail"
 tls = "opportunistic"

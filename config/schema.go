@@ -35,9 +35,11 @@ func scalarDefaults() map[string]any {
 		"smtp.dns_timeout":            "5s",
 		"smtp.proxy_networks":         []string{},
 
-		"queue.dir":     "",
-		"queue.retry":   []string{"1m", "5m", "15m", "1h", "4h"},
-		"queue.max_age": "5d",
+		"queue.dir":             "",
+		"queue.retry":           []string{"1m", "5m", "15m", "1h", "4h"},
+		"queue.max_age":         "5d",
+		"queue.log_max_message": "128KiB",
+		"queue.segment_size":    "64MiB",
 
 		"downstream.address":  "maildir:./var/mail",
 		"downstream.tls":      "opportunistic",

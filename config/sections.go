@@ -72,12 +72,20 @@ func readSMTP(r *reader) SMTP {
 
 func readQueue(r *reader, dataDir string) Queue {
 	q := Queue{
-		Dir:    resolveDir(r.str("queue.dir"), dataDir, "spool"),
-		Retry:  r.durations("queue.retry"),
-		MaxAge: r.positiveDuration("queue.max_age"),
+		Dir:           resolveDir(r.str("queue.dir"), dataDir, "spool"),
+		Retry:         r.durations("queue.retry"),
+		MaxAge:        r.positiveDuration("queue.max_age"),
+		LogMaxMessage: r.size("queue.log_max_message"),
+		SegmentSize:   r.size("queue.segment_size"),
 	}
 	if len(q.Retry) == 0 && r.ok("queue.retry") {
 		r.fail("queue.retry", "must list at least one delay")
+	}
+	if q.LogMaxMessage > 64<<20 && r.ok("queue.log_max_message") {
+		r.fail("queue.log_max_message", "must be at most 64MiB (bodies up to this size are held in memory), got %d", q.LogMaxMessage)
+	}
+	if q.SegmentSize < 64<<10 && r.ok("queue.segment_size") {
+		r.fail("queue.segment_size", "must be at least 64KiB, got %d", q.SegmentSize)
 	}
 	return q
 }

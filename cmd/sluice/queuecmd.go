@@ -122,12 +122,18 @@ func withQueue(f func(context.Context, *cobra.Command, *queue.Queue, string) err
 // informational lines are for serve's log).
 func queueOptions(cfg *config.Config, stderr io.Writer) queue.Options {
 	level := max(cfg.LogLevel, slog.LevelWarn)
-	return queue.Options{
-		Dir:    cfg.Queue.Dir,
-		Retry:  cfg.Queue.Retry,
-		MaxAge: cfg.Queue.MaxAge,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	return spoolOptions(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// spoolOptions maps [queue] to the queue's options.
+func spoolOptions(cfg *config.Config, log *slog.Logger) queue.Options {
+	q := cfg.Queue
+	logMax := q.LogMaxMessage
+	if logMax == 0 {
+		logMax = -1 // the queue's "a file for every message"
 	}
+	return queue.Options{Dir: q.Dir, Retry: q.Retry, MaxAge: q.MaxAge, Logger: log,
+		LogMaxMessage: logMax, SegmentSize: q.SegmentSize}
 }
 
 // printList writes one line per message: ID, size, arrival, sender,

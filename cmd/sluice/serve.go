@@ -37,7 +37,7 @@ func runServe(ctx context.Context, cfg *config.Config, env serveEnv) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	q, err := queue.Open(queue.Options{Dir: cfg.Queue.Dir, Retry: cfg.Queue.Retry, MaxAge: cfg.Queue.MaxAge, Logger: log.With("part", "queue")})
+	q, err := queue.Open(spoolOptions(cfg, log.With("part", "queue")))
 	if err != nil {
 		return fmt.Errorf("queue.dir %s: %w", cfg.Queue.Dir, err)
 	}
