@@ -87,7 +87,7 @@ func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arr
 	}
 	tx.draft = nil // committed: nothing to abort
 	s.log.Info("smtpd: queued", "id", msg.Envelope.QueueID, "from", ed.from.Addr, "rcpts", len(ed.rcpts),
-		"size", int64(len(msg.Header))+msg.BodySize, "proto", msg.Client.Proto, "client", msg.Client.ClientName,
+		"size", int64(len(msg.Header))+msg.BodySize, "proto", msg.Client.Proto, "client_name", msg.Client.ClientName,
 		"quarantine", msg.Quarantine)
 	s.reply(codeOK, esOK, "Ok: queued as "+msg.Envelope.QueueID)
 }
