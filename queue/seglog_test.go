@@ -360,3 +360,38 @@ func TestLogWriteAfterCut(t *testing.T) {
 		t.Errorf("log/ holds %v, want the one segment", segs)
 	}
 }
+
+// TestLogFailedMove: when moving a logged message to q/ fails after its
+// rename (the directory fsync fails), the message stays logged, and
+// deleting it removes both copies for good.
+func TestLogFailedMove(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &recFS{root: dir}
+	q := openTest(t, Options{Dir: dir, FS: fsys})
+	ctx := context.Background()
+	id := put(t, q, testRecord("b@example.org"), "moving\r\n")
+	fsys.fail = func(op string) error {
+		if op == "syncdir q" {
+			return errInjected
+		}
+		return nil
+	}
+	if err := q.Hold(ctx, id, "x"); !errors.Is(err, ErrTemporary) {
+		t.Fatalf("Hold with a failing directory fsync: %v, want ErrTemporary", err)
+	}
+	fsys.fail = nil
+	if !fileExists(q.msgPath(id)) {
+		t.Fatal("the renamed file is not there: the test does not test the failed move")
+	}
+	if err := q.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(q.msgPath(id)) {
+		t.Error("Delete left the moved file behind")
+	}
+	q.Close()
+	q2 := openTest(t, Options{Dir: dir})
+	if recs, _ := q2.List(); len(recs) != 0 {
+		t.Fatalf("a deleted message came back: %+v", recs)
+	}
+}

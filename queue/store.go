@@ -45,8 +45,10 @@ func (q *Queue) persist(ctx context.Context, e *entry) error {
 	return tempErr("sync "+q.qdir, q.commit.sync(ctx))
 }
 
-// remove takes e out of the queue: the content file first, made durable
-// by a directory fsync, then q/ID.json if the message has one. The
+// remove takes e out of the queue. A logged message gets a delete entry
+// (and loses the file a failed move to q/ may have left). Otherwise the
+// content file goes first, made durable by a directory fsync, then
+// q/ID.json if the message has one. The
 // content file carries the first record, so it must go before any later
 // record: a crash in between leaves only q/ID.json, which recovery
 // removes, never content whose embedded record would revive the message.
@@ -68,7 +70,10 @@ func (q *Queue) remove(ctx context.Context, e *entry) error {
 			return tempErr("remove "+id, res.err)
 		}
 		q.seglog.release(loc.seq)
-		return nil
+		if !exists(q.msgPath(id)) {
+			return nil
+		}
+		// A move to q/ that failed after its rename left a file behind.
 	}
 	if err := q.fs.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		q.log.Error("queue: cannot remove message files", "id", id, "err", err)
