@@ -198,7 +198,11 @@ func (q *Queue) locate(id string) *logLoc {
 // body. The record and trailer after them are left out.
 func (q *Queue) openContent(id string, size, hsize int64) (io.ReadCloser, error) {
 	if loc := q.locate(id); loc != nil {
-		return q.openLogged(*loc, size, hsize)
+		rc, err := q.openLogged(*loc, size, hsize)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return rc, err
+		}
+		// The message moved to q/ and its segment went meanwhile.
 	}
 	return q.openFile(id, size, hsize)
 }
