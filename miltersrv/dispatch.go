@@ -103,8 +103,10 @@ func (c *conn) reply(st filter.Stage, v filter.Verdict) error {
 	return c.send(c.response(st, v))
 }
 
-// response turns a verdict into the milter reply for stage st.
+// response turns a verdict into the milter reply for stage st, which
+// is sent: the observer hears of it here.
 func (c *conn) response(st filter.Stage, v filter.Verdict) milter.Response {
+	c.opts.Observer.Verdict(st, v.Action)
 	switch v.Action {
 	case filter.ActionAccept:
 		return milter.Accept{}

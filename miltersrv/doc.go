@@ -40,5 +40,8 @@
 // share one allocation; read and write deadlines are moved only when they
 // would shift by more than an eighth of the timeout (at most a second).
 //
+// Options.Observer, when set, hears of connections and of every verdict
+// sent to the MTA, for metrics.
+//
 // It does not implement the MTA side: see package milterclient.
 package miltersrv

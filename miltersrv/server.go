@@ -44,6 +44,9 @@ type Options struct {
 	// BaseContext, when set, returns the context each connection's filter
 	// session runs under; default context.Background().
 	BaseContext func(net.Listener) context.Context
+	// Observer is told of connections and verdicts, for metrics; nil:
+	// nobody.
+	Observer Observer
 }
 
 func (o Options) withDefaults() Options {
@@ -72,6 +75,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BaseContext == nil {
 		o.BaseContext = func(net.Listener) context.Context { return context.Background() }
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	return o
 }
@@ -163,14 +169,17 @@ func (s *Server) start(ctx context.Context, nc net.Conn) {
 		opts.Logger.Warn("milter connection refused: connection limit reached",
 			"remote", nc.RemoteAddr().String(), "max_connections", opts.MaxConnections)
 		nc.Close()
+		opts.Observer.ConnectionRefused()
 		return
 	}
 	c := newConn(s, nc, opts)
 	if !s.addConn(c) {
 		s.active.Add(-1)
 		nc.Close()
+		opts.Observer.ConnectionRefused()
 		return
 	}
+	opts.Observer.ConnectionOpened()
 	go c.run(ctx)
 }
 
@@ -179,6 +188,7 @@ func (c *conn) run(ctx context.Context) {
 	defer func() {
 		c.srv.removeConn(c)
 		c.srv.active.Add(-1)
+		c.opts.Observer.ConnectionClosed()
 	}()
 	c.serve(ctx)
 }

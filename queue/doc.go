@@ -85,6 +85,9 @@
 // queued to the sender, never to the null sender. Delay warnings are
 // optional (RunOptions.DelayWarning).
 //
+// Options.Observer, when set, hears of each recipient's delivery result
+// and each DSN queued, for metrics; Len gives the number queued.
+//
 // # Operations from other processes
 //
 // One process owns a queue directory at a time: Open takes an exclusive

@@ -45,6 +45,9 @@ type Options struct {
 	// SegmentSize: the log moves to a new segment file once the current
 	// one is this big. 0: 64 MiB.
 	SegmentSize int64
+	// Observer is told of each recipient's outcome and of each DSN
+	// queued by Run, for metrics; nil: nobody.
+	Observer Observer
 }
 
 const (

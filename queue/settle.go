@@ -39,6 +39,7 @@ func (r *runner) settle(ctx context.Context, e *entry, attempted bool, results [
 	snap := e.rec.clone()
 	q.mu.Unlock()
 	q.logEvents(snap.ID, events)
+	q.observeRcpts(events)
 
 	notified := r.notifyFailed(ctx, &snap, now)
 	notified = append(notified, r.notifySuccess(ctx, &snap, now)...)
@@ -283,6 +284,7 @@ func (r *runner) notifyFailed(ctx context.Context, rec *Record, now time.Time) [
 		return settled
 	}
 	r.q.log.Info("bounced", "id", rec.ID, "dsn", id, "to", rec.From.Addr, "rcpts", len(report))
+	r.q.observeDSN(dsnFailure)
 	return append(settled, report...)
 }
 
@@ -309,6 +311,7 @@ func (r *runner) warnDelay(ctx context.Context, rec *Record, now time.Time) bool
 		return false
 	}
 	r.q.log.Info("delay warning", "id", rec.ID, "dsn", id, "to", rec.From.Addr, "rcpts", len(report))
+	r.q.observeDSN(dsnDelay)
 	return true
 }
 
@@ -351,6 +354,7 @@ func (r *runner) notifySuccess(ctx context.Context, rec *Record, now time.Time) 
 		return settled
 	}
 	r.q.log.Info("success notified", "id", rec.ID, "dsn", id, "to", rec.From.Addr, "rcpts", len(report))
+	r.q.observeDSN(dsnSuccess)
 	return append(settled, report...)
 }
 

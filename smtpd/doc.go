@@ -93,4 +93,8 @@
 // (Server.Reload), and calls Shutdown on SIGTERM. It does not
 // deliver mail, verify client certificates, or implement BINARYMIME,
 // ETRN or VRFY lookups.
+//
+// Options.Observer, when set, hears of connections (opened, refused,
+// closed), refused recipients and each message's outcome, for metrics;
+// the package itself exports none.
 package smtpd

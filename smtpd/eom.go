@@ -12,15 +12,20 @@ import (
 
 // finishMessage answers the end of a message: the content's own failure,
 // or the filter's end-of-message verdict and edits, then the spool's
-// durable commit before 250. The transaction ends whatever happens.
+// durable commit before 250. The transaction ends whatever happens, and
+// the observer hears of the outcome.
 func (s *session) finishMessage(rx *receiver) {
-	tx := s.tx
 	defer s.endTx()
+	s.srv.obs.Message(s.endMessage(s.tx, rx))
+}
+
+// endMessage answers the end of the message of tx and returns what
+// became of it.
+func (s *session) endMessage(tx *transaction, rx *receiver) MessageOutcome {
 	rx.finish()
 	if e := rx.failure(); e != nil {
 		s.logRejected(tx, "data", e)
-		s.answer(e)
-		return
+		return s.refuseMessage(e)
 	}
 	arrived := s.opts.Clock()
 	discard := tx.discard || rx.verdict.Action == filter.ActionDiscard
@@ -35,26 +40,30 @@ func (s *session) finishMessage(rx *receiver) {
 		case v.Terminal():
 			e := s.verdictError(filter.StageEndOfMessage, v)
 			s.logRejected(tx, "eom", e)
-			s.answer(e)
-			return
+			return s.refuseMessage(e)
 		}
 		edits = mod.Edits()
 	}
 	if discard {
 		s.log.Info("smtpd: discarded", "id", tx.draft.ID(), "from", tx.from.Addr, "rcpts", len(tx.rcpts))
 		s.reply(codeOK, esOK, "Ok: queued as "+tx.draft.ID())
-		return
+		return MessageOutcome{Result: MessageDiscarded}
 	}
-	s.commit(tx, rx, edits, arrived)
+	return s.commit(tx, rx, edits, arrived)
+}
+
+// refuseMessage answers e to a message.
+func (s *session) refuseMessage(e *Error) MessageOutcome {
+	s.answer(e)
+	return refusedOutcome(e)
 }
 
 // commit applies the edits and stores the message.
-func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arrived time.Time) {
+func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arrived time.Time) MessageOutcome {
 	ed := s.applyEdits(tx, rx.fields, edits)
 	if e := s.checkEditedRcpts(tx, ed.rcpts); e != nil {
 		s.logRejected(tx, "eom", e)
-		s.answer(e)
-		return
+		return s.refuseMessage(e)
 	}
 	var err error
 	if ed.body != nil {
@@ -63,13 +72,12 @@ func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arr
 	if err != nil {
 		e := asError(err, errorf(codeLocalError, esTempLocal, "Local error in processing, try again later"))
 		s.log.Warn("smtpd: applying filter edits failed", "id", tx.draft.ID(), "err", err)
-		s.answer(e)
-		return
+		return s.refuseMessage(e)
 	}
 	if len(ed.rcpts) == 0 {
 		s.log.Info("smtpd: discarded", "id", tx.draft.ID(), "from", ed.from.Addr, "reason", "filters removed every recipient")
 		s.reply(codeOK, esOK, "Ok: queued as "+tx.draft.ID())
-		return
+		return MessageOutcome{Result: MessageDiscarded}
 	}
 	msg := &Message{
 		Envelope:   envelope.Envelope{QueueID: tx.draft.ID(), From: ed.from, Recipients: ed.rcpts},
@@ -82,14 +90,15 @@ func (s *session) commit(tx *transaction, rx *receiver, edits []filter.Edit, arr
 	if err := tx.draft.Commit(s.ctx, msg); err != nil {
 		e := spoolError(err)
 		s.log.Warn("smtpd: spool commit failed", "id", msg.Envelope.QueueID, "err", err, "code", e.Code)
-		s.answer(e)
-		return
+		return s.refuseMessage(e)
 	}
 	tx.draft = nil // committed: nothing to abort
+	size := int64(len(msg.Header)) + msg.BodySize
 	s.log.Info("smtpd: queued", "id", msg.Envelope.QueueID, "from", ed.from.Addr, "rcpts", len(ed.rcpts),
-		"size", int64(len(msg.Header))+msg.BodySize, "proto", msg.Client.Proto, "client_name", msg.Client.ClientName,
+		"size", size, "proto", msg.Client.Proto, "client_name", msg.Client.ClientName,
 		"quarantine", msg.Quarantine)
 	s.reply(codeOK, esOK, "Ok: queued as "+msg.Envelope.QueueID)
+	return MessageOutcome{Result: MessageQueued, Size: size, Rcpts: len(ed.rcpts)}
 }
 
 // checkEditedRcpts bounds the recipients of a message after the filters'

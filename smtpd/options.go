@@ -92,6 +92,10 @@ type Options struct {
 	// Clock gives the time for Received fields and arrival; default
 	// time.Now.
 	Clock func() time.Time
+	// Observer is told of connections, refused recipients and each
+	// message's outcome, for metrics; nil: nobody. Like Logger, the
+	// one given to NewServer stays: Reload ignores this field.
+	Observer Observer
 }
 
 // Timeouts bound the stages of a session. Zero values take the defaults.

@@ -23,6 +23,7 @@ var ErrServerClosed = errors.New("smtpd: server closed")
 // (graceful) or Close.
 type Server struct {
 	log    *slog.Logger    // Options.Logger of NewServer; Reload keeps it
+	obs    Observer        // Options.Observer of NewServer, never nil; Reload keeps it
 	ctx    context.Context // cancelled by Close: every session's context derives from it
 	cancel context.CancelFunc
 	idBase string // random prefix of connection IDs
@@ -50,9 +51,13 @@ func NewServer(opts Options) (*Server, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
+	obs := o.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		log: o.Logger, ctx: ctx, cancel: cancel, idBase: hex.EncodeToString(b[:]), cur: newGeneration(o),
+		log: o.Logger, obs: obs, ctx: ctx, cancel: cancel, idBase: hex.EncodeToString(b[:]), cur: newGeneration(o),
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]*generation{}, perIP: map[netip.Addr]int{},
 	}, nil
 }
@@ -117,14 +122,16 @@ func (srv *Server) accept(nc net.Conn) {
 	srv.mu.Lock()
 	g := srv.cur
 	var refusal *Error
+	var reason RefusalReason
 	switch {
 	case srv.draining.Load() || srv.closed:
-		refusal = errorf(codeUnavailable, esShutdown, g.opts.Hostname+" Service shutting down")
+		refusal, reason = errorf(codeUnavailable, esShutdown, g.opts.Hostname+" Service shutting down"), RefusedShutdown
 	case len(srv.sessions) >= g.opts.MaxConnections:
-		refusal = errorf(codeUnavailable, esTempAuth, g.opts.Hostname+" Too many connections, try again later")
+		refusal, reason = errorf(codeUnavailable, esTempAuth, g.opts.Hostname+" Too many connections, try again later"), RefusedFull
 	}
 	if refusal != nil {
 		srv.mu.Unlock()
+		srv.obs.ConnectionRefused(reason)
 		srv.log.Warn("smtpd: connection refused", "client", nc.RemoteAddr().String(), "reason", refusal.Message)
 		go srv.refuse(nc, refusal)
 		return
@@ -163,8 +170,18 @@ func (srv *Server) forget(s *session) {
 
 // admitIP counts a connection from addr, or reports false when that
 // address has MaxConnectionsPerIP (of the options in force) already. An invalid address (a unix
-// socket) is always admitted. Each admitted call needs a releaseIP.
+// socket) is always admitted. Each admitted call needs a releaseIP. The
+// observer hears of the connection here, opened or refused.
 func (srv *Server) admitIP(addr netip.Addr) bool {
+	if !srv.countIP(addr) {
+		srv.obs.ConnectionRefused(RefusedPerIP)
+		return false
+	}
+	srv.obs.ConnectionOpened()
+	return true
+}
+
+func (srv *Server) countIP(addr netip.Addr) bool {
 	if !addr.IsValid() {
 		return true
 	}
@@ -177,7 +194,9 @@ func (srv *Server) admitIP(addr netip.Addr) bool {
 	return true
 }
 
+// releaseIP ends an admitted connection (admitIP).
 func (srv *Server) releaseIP(addr netip.Addr) {
+	srv.obs.ConnectionClosed()
 	if !addr.IsValid() {
 		return
 	}

@@ -143,6 +143,7 @@ func (s *session) cmdRcpt(args string) {
 		e := errorf(codeFailed, esPolicy, "<"+to.Addr+">: Relay access denied")
 		s.log.Info("smtpd: rejected", "stage", "rcpt", "from", tx.from.Addr, "to", to.Addr, "code", e.Code, "reply", "relay access denied")
 		s.rejectedRcpt(to, e)
+		s.srv.obs.RecipientRejected(e.Code)
 		s.fail(e)
 		return
 	}
@@ -154,6 +155,7 @@ func (s *session) cmdRcpt(args string) {
 	case v.Terminal():
 		e := s.verdictError(filter.StageRcpt, v)
 		s.log.Info("smtpd: rejected", "stage", "rcpt", "from", tx.from.Addr, "to", to.Addr, "code", e.Code, "reply", e.Message)
+		s.srv.obs.RecipientRejected(e.Code)
 		s.fail(e)
 		return
 	}

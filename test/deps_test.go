@@ -55,6 +55,8 @@ func designForbids() []forbid {
 		{[]string{"filter", "filter/*", "envelope"}, smtp, "go-smtp types stay inside smtpd and smtpclient"},
 		{[]string{"milter"}, "filter", "the codec and the filter model meet only in miltersrv and milterclient"},
 		{[]string{"filter", "filter/*"}, "milter", "the codec and the filter model meet only in miltersrv and milterclient"},
+		{[]string{"milter", "filter", "filter/*", "envelope", "milterclient", "miltersrv", "smtpd", "xclient", "tls", "queue", "smtpclient", "maildir", "config"},
+			"github.com/prometheus/client_golang", "library packages report through Observer hooks; only cmd/sluice knows Prometheus"},
 	}
 }
 

@@ -23,7 +23,8 @@ type milterRun struct {
 	cfg   *config.Config
 	load  func() (*config.Config, error) // the same file and flags as at start
 	log   *slog.Logger
-	level *slog.LevelVar // the logger's level: log_level applies on reload
+	level *slog.LevelVar     // the logger's level: log_level applies on reload
+	obs   miltersrv.Observer // for metrics; nil: none. Set by runMilter
 }
 
 // runMilter serves the chain of r.cfg to MTAs until ctx ends, then drains
@@ -31,12 +32,21 @@ type milterRun struct {
 // with r.load (see reload). r.srv is set here.
 func runMilter(ctx context.Context, r *milterRun) error {
 	cfg, log := r.cfg, r.log
+	if cfg.Metrics.Listen != "" {
+		met := newMetrics(roleMilter)
+		stop, err := startMetrics(met, cfg.Metrics.Listen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		r.obs = met.milterObserver()
+	}
 	chain, err := buildChain(cfg, log)
 	if err != nil {
 		return err
 	}
 	ms := cfg.MilterServer
-	srv := miltersrv.New(chain, serverOptions(cfg, log))
+	srv := miltersrv.New(chain, serverOptions(cfg, log, r.obs))
 	l, err := miltersrv.Listen(ms.Listen.Spec)
 	if err != nil {
 		return fmt.Errorf("milter_server.listen %s: %w", ms.Listen.Spec, err)
@@ -58,9 +68,10 @@ func runMilter(ctx context.Context, r *milterRun) error {
 }
 
 // serverOptions turns [milter_server] into the server's options.
-func serverOptions(cfg *config.Config, log *slog.Logger) miltersrv.Options {
+func serverOptions(cfg *config.Config, log *slog.Logger, obs miltersrv.Observer) miltersrv.Options {
 	ms := cfg.MilterServer
 	return miltersrv.Options{
+		Observer:         obs,
 		Logger:           log,
 		MaxConnections:   ms.MaxConnections,
 		ReadTimeout:      ms.ReadTimeout,
@@ -127,7 +138,7 @@ func (r *milterRun) reload() {
 			"listen", r.cfg.MilterServer.Listen.Spec, "configured", cfg.MilterServer.Listen.Spec)
 		cfg.MilterServer.Listen = r.cfg.MilterServer.Listen
 	}
-	r.srv.SetOptions(serverOptions(cfg, r.log))
+	r.srv.SetOptions(serverOptions(cfg, r.log, r.obs))
 	r.srv.SetFilter(chain)
 	r.cfg = cfg
 	logChain(r.log, cfg, chain)

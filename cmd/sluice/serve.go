@@ -24,6 +24,7 @@ type serveEnv struct {
 	log   *slog.Logger
 	level *slog.LevelVar                 // the logger's level: log_level, set again on reload
 	load  func() (*config.Config, error) // loads the configuration again on SIGHUP
+	obs   smtpd.Observer                 // the SMTP server's, for metrics; nil: none
 }
 
 // runServe runs the SMTP front-end and the queue runner until ctx ends,
@@ -37,11 +38,26 @@ func runServe(ctx context.Context, cfg *config.Config, env serveEnv) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	q, err := queue.Open(spoolOptions(cfg, log.With("part", "queue")))
+	var met *metrics
+	if cfg.Metrics.Listen != "" {
+		met = newMetrics(roleServe)
+		stop, err := startMetrics(met, cfg.Metrics.Listen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	qopts := spoolOptions(cfg, log.With("part", "queue"))
+	qopts.Observer = met.queueObserver()
+	q, err := queue.Open(qopts)
 	if err != nil {
 		return fmt.Errorf("queue.dir %s: %w", cfg.Queue.Dir, err)
 	}
 	defer q.Close()
+	if met != nil {
+		met.watchQueue(q)
+	}
+	env.obs = met.smtpObserver()
 	deliverer, closeDeliverer, err := newDeliverer(cfg, log)
 	if err != nil {
 		return err
@@ -108,6 +124,7 @@ func newSMTPServer(cfg *config.Config, spool smtpd.Spool, env serveEnv) (*reload
 	if err != nil {
 		return nil, err
 	}
+	l.opts.Observer = env.obs // Reload keeps it
 	srv, err := smtpd.NewServer(l.opts)
 	if err != nil {
 		return nil, err
