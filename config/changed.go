@@ -63,7 +63,12 @@ func fields() []field {
 		{"metrics.listen", func(c *Config) any { return c.Metrics.Listen }},
 
 		{"filters.access", func(c *Config) any { return c.Filters.Access }},
+		{"filters.dkim", func(c *Config) any { return c.Filters.DKIM }},
+		{"filters.dnsbl", func(c *Config) any { return c.Filters.DNSBL }},
 		{"filters.headers", func(c *Config) any { return c.Filters.Headers }},
+		{"filters.spf", func(c *Config) any { return c.Filters.SPF }},
+		{"filters.greylist", func(c *Config) any { return c.Filters.Greylist }},
+		{"filters.ratelimit", func(c *Config) any { return c.Filters.RateLimit }},
 	}
 }
 

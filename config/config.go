@@ -126,6 +126,15 @@ type MilterServer struct {
 type Filters struct {
 	Headers *HeadersFilter
 	Access  *AccessFilter
+	DNSBL   *DNSBLFilter
+	// Greylist is [filters.greylist] (filter_greylist.go).
+	Greylist *GreylistFilter
+	// RateLimit is [filters.ratelimit] (filter_ratelimit.go).
+	RateLimit *RateLimitFilter
+	// SPF is [filters.spf] (filter_spf.go).
+	SPF *SPFFilter
+	// DKIM is [filters.dkim] (filter_dkim.go).
+	DKIM *DKIMFilter
 }
 
 // HeadersFilter is [filters.headers].

@@ -30,6 +30,21 @@ func (l *loader) readFilters() Filters {
 	if m, ok := tables["access"].(map[string]any); ok {
 		f.Access = l.readAccess(m)
 	}
+	if m, ok := tables["dkim"].(map[string]any); ok {
+		f.DKIM = l.readDKIM(m)
+	}
+	if m, ok := tables["spf"].(map[string]any); ok {
+		f.SPF = l.readSPF(m)
+	}
+	if m, ok := tables["dnsbl"].(map[string]any); ok {
+		f.DNSBL = readDNSBL(l.fileReader("filters.dnsbl", m, dnsblDefaults()))
+	}
+	if m, ok := tables["greylist"].(map[string]any); ok {
+		f.Greylist = l.readGreylist(m)
+	}
+	if m, ok := tables["ratelimit"].(map[string]any); ok {
+		f.RateLimit = l.readRateLimit(m)
+	}
 	return f
 }
 

@@ -117,8 +117,24 @@ func schema() *node {
 	root.add("filters").table = map[string]*node{}
 	root.add("filters.headers.add")
 	root.add("filters.headers.remove")
+	for _, k := range dkimKeys() {
+		root.add("filters.dkim." + k)
+	}
+	root.addArray("filters.dkim.keys", dkimKeyKeys...)
+	for _, k := range spfKeys() {
+		root.add("filters.spf." + k)
+	}
+	for _, k := range rateLimitKeys() {
+		root.add("filters.ratelimit." + k)
+	}
+	for _, k := range greylistKeys() {
+		root.add("filters.greylist." + k)
+	}
 	root.addArray("filters.access.rules", "client", "helo", "sender",
 		"recipient", "action", "reply", "reason")
+	for _, k := range dnsblKeys {
+		root.add("filters.dnsbl." + k)
+	}
 	return root
 }
 

@@ -20,7 +20,7 @@ import (
 // closeChain and the milter server (a replaced filter that is an
 // io.Closer) call it when no session uses the chain any more.
 func buildChain(cfg *config.Config, log *slog.Logger) (*filter.Chain, error) {
-	filters, err := buildFilters(cfg)
+	filters, err := buildFilters(cfg, log)
 	if err != nil {
 		return nil, err
 	}

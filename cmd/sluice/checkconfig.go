@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"github.com/sluice-mta/sluice/filter"
 	"io"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 )
@@ -22,9 +24,12 @@ func newCheckConfigCmd(stdout io.Writer) *cobra.Command {
 			}
 			// The built-in filters judge the finer points of their own
 			// options (address literals, reply lines): build them too.
-			if _, err := buildFilters(cfg); err != nil {
+			fs, err := buildFilters(cfg, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+			if err != nil {
 				return err
 			}
+			_ = filter.NewChain(fs...).Close() // greylist: stop its writer, nothing changed
+
 			name := cfg.File
 			if name == "" {
 				name = "built-in defaults"

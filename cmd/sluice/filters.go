@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/sluice-mta/sluice/config"
 	"github.com/sluice-mta/sluice/filter"
@@ -11,11 +12,24 @@ import (
 )
 
 // buildFilters turns the [filters] tables into filters, in a fixed order:
-// access first (a rejected message needs no header work), then headers.
+// ratelimit, access, dnsbl, spf, greylist, headers, dkim (see each block).
+// The filters that log do so through log.
 // Errors name the configuration file and key and, like config.Load's, are
 // printed as they are, without the command's name before them.
-func buildFilters(cfg *config.Config) ([]filter.Filter, error) {
+func buildFilters(cfg *config.Config, log *slog.Logger) (_ []filter.Filter, err error) {
 	var out []filter.Filter
+	defer func() {
+		if err != nil { // release what the filters built so far hold (greylist: its writer)
+			_ = filter.NewChain(out...).Close()
+		}
+	}()
+	if r := cfg.Filters.RateLimit; r != nil { // first: a client over its rate costs no other check
+		f, err := newRateLimit(cfg, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
 	if a := cfg.Filters.Access; a != nil {
 		f, err := access.New(accessOptions(a))
 		if err != nil {
@@ -23,10 +37,40 @@ func buildFilters(cfg *config.Config) ([]filter.Filter, error) {
 		}
 		out = append(out, f)
 	}
+	if d := cfg.Filters.DNSBL; d != nil { // after access: a client it refuses costs no lookup
+		f, err := newDNSBL(cfg, d, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if s := cfg.Filters.SPF; s != nil { // after access and dnsbl: a refused client costs no SPF lookup
+		f, err := newSPF(cfg, s, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if g := cfg.Filters.Greylist; g != nil { // after access: refused mail is not greylisted
+		f, err := newGreylist(cfg, g, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
 	if h := cfg.Filters.Headers; h != nil {
 		f, err := headers.New(headersOptions(h))
 		if err != nil {
 			return nil, &exitErr{code: exitError, err: fmt.Errorf("%s: filters.headers: %w", cfgName(cfg), err)}
+		}
+		out = append(out, f)
+	}
+	// dkim last of the built-ins: its signature covers their header
+	// edits. [[milters]] that edit after it may break the signature.
+	if d := cfg.Filters.DKIM; d != nil {
+		f, err := newDKIM(cfg, d, log)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, f)
 	}
