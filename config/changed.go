@@ -64,6 +64,7 @@ func fields() []field {
 
 		{"filters.access", func(c *Config) any { return c.Filters.Access }},
 		{"filters.dkim", func(c *Config) any { return c.Filters.DKIM }},
+		{"filters.dmarc", func(c *Config) any { return c.Filters.DMARC }},
 		{"filters.dnsbl", func(c *Config) any { return c.Filters.DNSBL }},
 		{"filters.headers", func(c *Config) any { return c.Filters.Headers }},
 		{"filters.spf", func(c *Config) any { return c.Filters.SPF }},

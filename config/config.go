@@ -135,6 +135,8 @@ type Filters struct {
 	SPF *SPFFilter
 	// DKIM is [filters.dkim] (filter_dkim.go).
 	DKIM *DKIMFilter
+	// DMARC is [filters.dmarc] (filter_dmarc.go).
+	DMARC *DMARCFilter
 }
 
 // HeadersFilter is [filters.headers].

@@ -22,7 +22,7 @@ func TestLoadValidation(t *testing.T) {
 		{"unknown key far from any", "[smtp]\nfrobnicate = 1", []string{`F: smtp.frobnicate: unknown key`}},
 		{"upper-case key", `Hostname = "a"`, []string{`F: Hostname: unknown key (did you mean "hostname"?)`}},
 		{"unknown table", "[smpt]\nlisten = []", []string{`F: smpt: unknown key (did you mean "smtp"?)`}},
-		{"unknown filter", "[filters.nosuch]", []string{`F: filters.nosuch: unknown filter (have access, dkim, dnsbl, greylist, headers, ratelimit, spf)`}},
+		{"unknown filter", "[filters.nosuch]", []string{`F: filters.nosuch: unknown filter (have access, dkim, dmarc, dnsbl, greylist, headers, ratelimit, spf)`}},
 		{"unknown milter key", "[[milters]]\nadress = \"inet:1@127.0.0.1\"", []string{
 			`F: milters[0].adress: unknown key (did you mean "address"?)`,
 			`F: milters[0].address: missing (want unix:/path, inet:port@host or inet6:port@host)`}},

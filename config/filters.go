@@ -36,6 +36,9 @@ func (l *loader) readFilters() Filters {
 	if m, ok := tables["spf"].(map[string]any); ok {
 		f.SPF = l.readSPF(m)
 	}
+	if m, ok := tables["dmarc"].(map[string]any); ok {
+		f.DMARC = l.readDMARC(m)
+	}
 	if m, ok := tables["dnsbl"].(map[string]any); ok {
 		f.DNSBL = readDNSBL(l.fileReader("filters.dnsbl", m, dnsblDefaults()))
 	}

@@ -124,6 +124,9 @@ func schema() *node {
 	for _, k := range spfKeys() {
 		root.add("filters.spf." + k)
 	}
+	for _, k := range dmarcKeys() {
+		root.add("filters.dmarc." + k)
+	}
 	for _, k := range rateLimitKeys() {
 		root.add("filters.ratelimit." + k)
 	}

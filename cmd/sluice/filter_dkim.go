@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 
 	"github.com/sluice-mta/sluice/config"
@@ -41,11 +39,7 @@ func dkimOptions(cfg *config.Config, d *config.DKIMFilter) dkim.Options {
 		o.Keys = append(o.Keys, dkim.Key{Domain: k.Domain, Selector: k.Selector, KeyFile: k.KeyFile})
 	}
 	if d.Resolver != "" {
-		addr := d.Resolver
-		o.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, network, addr)
-		}}
+		o.Resolver = serverResolver(d.Resolver)
 	}
 	return o
 }

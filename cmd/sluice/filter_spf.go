@@ -34,14 +34,15 @@ func spfOptions(s *config.SPFFilter) spf.Options {
 		NoHeader: !s.ReceivedSPF, Timeout: s.Timeout, SkipNetworks: skip,
 	}
 	if s.Resolver != "" {
-		o.Resolver = spfResolver(s.Resolver)
+		o.Resolver = serverResolver(s.Resolver)
 	}
 	return o
 }
 
-// spfResolver is a resolver that asks the DNS server at addr ("ip:port")
-// only, over UDP (TCP when an answer is truncated).
-func spfResolver(addr string) *net.Resolver {
+// serverResolver is a resolver that asks the DNS server at addr
+// ("ip:port") only, over UDP (TCP when an answer is truncated): the
+// filters' resolver keys.
+func serverResolver(addr string) *net.Resolver {
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)

@@ -12,7 +12,8 @@ import (
 )
 
 // buildFilters turns the [filters] tables into filters, in a fixed order:
-// ratelimit, access, dnsbl, spf, greylist, headers, dkim (see each block).
+// ratelimit, access, dnsbl, spf, greylist, headers, dkim, dmarc (see each
+// block).
 // The filters that log do so through log.
 // Errors name the configuration file and key and, like config.Load's, are
 // printed as they are, without the command's name before them.
@@ -69,6 +70,16 @@ func buildFilters(cfg *config.Config, log *slog.Logger) (_ []filter.Filter, err 
 	// edits. [[milters]] that edit after it may break the signature.
 	if d := cfg.Filters.DKIM; d != nil {
 		f, err := newDKIM(cfg, d, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	// dmarc after dkim: it reads the Authentication-Results dkim adds
+	// (and Received-SPF). dkim signs only trusted or authenticated mail,
+	// which dmarc does not evaluate.
+	if d := cfg.Filters.DMARC; d != nil {
+		f, err := newDMARC(cfg, d, log)
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func serveKeyEffect(key string) keyEffect {
 		return effectUnused
 	}
 	switch key {
-	case "hostname", "log_level", "filters.access", "filters.dkim", "filters.dnsbl", "filters.greylist", "filters.headers", "filters.ratelimit", "filters.spf", "milters",
+	case "hostname", "log_level", "filters.access", "filters.dkim", "filters.dmarc", "filters.dnsbl", "filters.greylist", "filters.headers", "filters.ratelimit", "filters.spf", "milters",
 		"smtp.relay_domains", "smtp.trusted_networks", "smtp.xclient_hosts", "smtp.xforward_hosts",
 		"smtp.max_message_size", "smtp.max_recipients", "smtp.max_connections", "smtp.max_connections_per_ip",
 		"smtp.bare_lf", "smtp.tls.cert_file", "smtp.tls.key_file", "smtp.auth.users_file",

@@ -27,7 +27,7 @@ func TestServeKeyEffects(t *testing.T) {
 			"smtp.max_message_size", "smtp.max_recipients", "smtp.max_connections", "smtp.max_connections_per_ip",
 			"smtp.bare_lf", "smtp.tls.cert_file", "smtp.tls.key_file", "smtp.auth.users_file",
 			"smtp.command_timeout", "smtp.data_timeout", "smtp.connection_timeout", "smtp.shutdown_timeout",
-			"smtp.resolve_client_names", "smtp.dns_timeout", "filters.access", "filters.dkim", "filters.dnsbl", "filters.greylist", "filters.headers", "filters.ratelimit", "filters.spf", "milters"},
+			"smtp.resolve_client_names", "smtp.dns_timeout", "filters.access", "filters.dkim", "filters.dmarc", "filters.dnsbl", "filters.greylist", "filters.headers", "filters.ratelimit", "filters.spf", "milters"},
 		effectRestart: {"data_dir", "smtp.listen", "smtp.proxy_networks", "queue.dir", "queue.retry", "queue.max_age", "queue.log_max_message", "queue.segment_size",
 			"downstream.address", "downstream.tls", "downstream.xclient", "downstream.xforward", "metrics.listen"},
 		effectUnused: {"milter_server.listen", "milter_server.max_connections", "milter_server.read_timeout",
