@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -75,7 +73,7 @@ func (l *loader) readDKIM(m map[string]any) *DKIMFilter {
 		SignHeaders:       r.strs("sign_headers"),
 		MaxMessageBytes:   r.size("max_message_bytes"),
 		Timeout:           r.positiveDuration("timeout"),
-		Resolver:          readDKIMResolver(r, "resolver"),
+		Resolver:          r.dnsServer("resolver"),
 	}
 	if d.MaxMessageBytes == 0 && r.ok("max_message_bytes") {
 		r.fail("max_message_bytes", "must be > 0")
@@ -96,24 +94,4 @@ func (l *loader) readDKIM(m map[string]any) *DKIMFilter {
 		d.Keys = append(d.Keys, k)
 	}
 	return d
-}
-
-// readDKIMResolver reads a DNS server's address: an IP address with an
-// optional port, returned as "ip:port"; "" stays "".
-func readDKIMResolver(r *reader, k string) string {
-	s := r.str(k)
-	if s == "" || !r.ok(k) {
-		return s
-	}
-	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
-		return netip.AddrPortFrom(a, 53).String()
-	}
-	host, port, err := net.SplitHostPort(s)
-	a, aerr := netip.ParseAddr(host)
-	p, perr := strconv.ParseUint(port, 10, 16)
-	if err != nil || aerr != nil || a.Zone() != "" || perr != nil || p == 0 {
-		r.fail(k, "want a DNS server's IP address and port such as \"127.0.0.1:53\", got %q", s)
-		return ""
-	}
-	return netip.AddrPortFrom(a, uint16(p)).String()
 }

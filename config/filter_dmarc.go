@@ -47,6 +47,6 @@ func (l *loader) readDMARC(m map[string]any) *DMARCFilter {
 		DNSError:     r.enum("on_dns_error", "action", "accept", "tempfail"),
 		SkipNetworks: r.prefixes("skip_networks"),
 		Timeout:      r.positiveDuration("timeout"),
-		Resolver:     readSPFResolver(r, "resolver"),
+		Resolver:     r.dnsServer("resolver"),
 	}
 }

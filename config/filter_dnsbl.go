@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net"
 	"net/netip"
 	"time"
 )
@@ -20,7 +19,7 @@ type DNSBLFilter struct {
 	Timeout      time.Duration // all lookups of one client; default 5s
 	SkipNetworks []netip.Prefix
 	OnDNSError   string // accept (default) or tempfail
-	Resolver     string // host:port of the DNS server to ask; empty: the system's
+	Resolver     string // "ip:port" of the DNS server to ask (port 53 when left out); empty: the system's
 }
 
 // dnsblDefaults are the defaults of [filters.dnsbl]'s keys.
@@ -51,18 +50,13 @@ func readDNSBL(r *reader) *DNSBLFilter {
 		Timeout:      r.positiveDuration("timeout"),
 		SkipNetworks: r.prefixes("skip_networks"),
 		OnDNSError:   r.enum("on_dns_error", "choice", "accept", "tempfail"),
-		Resolver:     r.str("resolver"),
+		Resolver:     r.dnsServer("resolver"),
 	}
 	if len(d.Zones) == 0 && r.ok("zones") {
 		r.fail("zones", "want at least one zone, e.g. [\"zen.spamhaus.org\"]")
 	}
 	if d.Timeout > 2*time.Minute {
 		r.fail("timeout", "must be at most 2m, got %v", d.Timeout)
-	}
-	if d.Resolver != "" {
-		if host, port, err := net.SplitHostPort(d.Resolver); err != nil || host == "" || port == "" {
-			r.fail("resolver", "want host:port such as \"127.0.0.1:53\", got %q", d.Resolver)
-		}
 	}
 	return d
 }

@@ -79,7 +79,7 @@ reject_at = "data"
 timeout = "0s"
 skip_networks = ["10.1.2.3/8"]
 on_dns_error = "reject"
-resolver = "127.0.0.1"
+resolver = "dns.example:53"
 `, []string{
 			`F: filters.dnsbl.threshold: must be > 0, got 0`,
 			`F: filters.dnsbl.action: unknown action "drop" (want reject, tempfail, tag)`,
@@ -87,7 +87,7 @@ resolver = "127.0.0.1"
 			`F: filters.dnsbl.timeout: must be > 0`,
 			`F: filters.dnsbl.skip_networks[0]: network 10.1.2.3/8 has host bits set (did you mean 10.0.0.0/8?)`,
 			`F: filters.dnsbl.on_dns_error: unknown choice "reject" (want accept, tempfail)`,
-			`F: filters.dnsbl.resolver: want host:port such as "127.0.0.1:53", got "127.0.0.1"`,
+			`F: filters.dnsbl.resolver: want a DNS server's IP address and port such as "127.0.0.1:53", got "dns.example:53"`,
 		}},
 		{"timeout too long", "[filters.dnsbl]\nzones = [\"a.example\"]\ntimeout = \"5m\"",
 			[]string{`F: filters.dnsbl.timeout: must be at most 2m, got 5m0s`}},

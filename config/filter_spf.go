@@ -1,9 +1,7 @@
 package config
 
 import (
-	"net"
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -54,27 +52,6 @@ func (l *loader) readSPF(m map[string]any) *SPFFilter {
 		ReceivedSPF:     r.boolean("received_spf"),
 		Timeout:         r.positiveDuration("timeout"),
 		SkipNetworks:    r.prefixes("skip_networks"),
-		Resolver:        readSPFResolver(r, "resolver"),
+		Resolver:        r.dnsServer("resolver"),
 	}
-}
-
-// readSPFResolver reads the address of a DNS server: an IP address with an
-// optional port ("192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53"),
-// returned with its port; "" stays "".
-func readSPFResolver(r *reader, k string) string {
-	s := r.str(k)
-	if s == "" || !r.ok(k) {
-		return s
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a, 53).String()
-	}
-	host, port, err := net.SplitHostPort(s)
-	a, aerr := netip.ParseAddr(host)
-	p, perr := strconv.ParseUint(port, 10, 16)
-	if err != nil || aerr != nil || a.Zone() != "" || perr != nil || p == 0 {
-		r.fail(k, "want a DNS server's IP address and port such as \"127.0.0.1:53\", got %q", s)
-		return ""
-	}
-	return netip.AddrPortFrom(a, uint16(p)).String()
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -290,4 +291,24 @@ func (r *reader) socket(k string) Socket {
 		r.fail(k, "%v", err)
 	}
 	return sock
+}
+
+// dnsServer reads the address of a DNS server to ask: an IP address with
+// an optional port (53 when left out), returned as "ip:port"; "" stays "".
+func (r *reader) dnsServer(k string) string {
+	s := r.str(k)
+	if s == "" || !r.ok(k) {
+		return s
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return netip.AddrPortFrom(a, 53).String()
+	}
+	host, port, err := net.SplitHostPort(s)
+	a, aerr := netip.ParseAddr(host)
+	p, perr := strconv.ParseUint(port, 10, 16)
+	if err != nil || aerr != nil || a.Zone() != "" || perr != nil || p == 0 {
+		r.fail(k, "want a DNS server's IP address and port such as \"127.0.0.1:53\", got %q", s)
+		return ""
+	}
+	return netip.AddrPortFrom(a, uint16(p)).String()
 }
