@@ -39,6 +39,11 @@ func fields() []field {
 		{"smtp.resolve_client_names", func(c *Config) any { return c.SMTP.ResolveClientNames }},
 		{"smtp.dns_timeout", func(c *Config) any { return c.SMTP.DNSTimeout }},
 		{"smtp.proxy_networks", func(c *Config) any { return c.SMTP.ProxyNetworks }},
+		{"smtp.verify_recipients", func(c *Config) any { return c.SMTP.VerifyRecipients }},
+		{"smtp.verify_cache_ttl", func(c *Config) any { return c.SMTP.VerifyCacheTTL }},
+		{"smtp.verify_negative_ttl", func(c *Config) any { return c.SMTP.VerifyNegativeTTL }},
+		{"smtp.verify_timeout", func(c *Config) any { return c.SMTP.VerifyTimeout }},
+		{"smtp.verify_on_error", func(c *Config) any { return c.SMTP.VerifyOnError }},
 
 		{"queue.dir", func(c *Config) any { return c.Queue.Dir }},
 		{"queue.retry", func(c *Config) any { return c.Queue.Retry }},

@@ -49,6 +49,8 @@ func TestChanged(t *testing.T) {
 			[]string{"smtp.relay_domains"}},
 		{"resolver keys", "", "[smtp]\nresolve_client_names = false\ndns_timeout = \"1s\"",
 			[]string{"smtp.resolve_client_names", "smtp.dns_timeout"}},
+		{"verify keys", "", "[smtp]\nverify_recipients = true\nverify_cache_ttl = \"2h\"\nverify_negative_ttl = \"1m\"\nverify_timeout = \"5s\"\nverify_on_error = \"accept\"\n[downstream]\naddress = \"smtp://127.0.0.1:25\"",
+			[]string{"smtp.verify_recipients", "smtp.verify_cache_ttl", "smtp.verify_negative_ttl", "smtp.verify_timeout", "smtp.verify_on_error", "downstream.address"}},
 		{"restart keys", "", "data_dir = \"/x\"\n[smtp]\nlisten = [\"127.0.0.1:1\"]\n[downstream]\ntls = \"none\"",
 			[]string{"data_dir", "smtp.listen", "queue.dir", "downstream.tls"}},
 		{"headers filter value", "[filters.headers]\nadd = [\"X-A: 1\"]", "[filters.headers]\nadd = [\"X-A: 2\"]",

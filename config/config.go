@@ -51,7 +51,23 @@ type SMTP struct {
 	// ProxyNetworks are load balancers that must start each connection
 	// with a PROXY protocol (v1 or v2) header; empty: PROXY is off.
 	ProxyNetworks []netip.Prefix
+	// VerifyRecipients asks the downstream at RCPT time whether it takes
+	// each recipient of a relay domain (MAIL FROM:<>, RCPT TO, RSET),
+	// and refuses those it refuses: no backscatter. Needs an smtp or
+	// lmtp downstream.
+	VerifyRecipients  bool
+	VerifyCacheTTL    time.Duration // how long an accepted address is remembered
+	VerifyNegativeTTL time.Duration // how long a refused address is remembered
+	VerifyTimeout     time.Duration // bounds one verification
+	VerifyOnError     string        // VerifyOnErrorTempfail or VerifyOnErrorAccept
 }
+
+// Values of SMTP.VerifyOnError: what a recipient gets when the
+// downstream cannot say (4xx, no connection, timeout).
+const (
+	VerifyOnErrorTempfail = "tempfail" // 450 4.1.1, the client retries
+	VerifyOnErrorAccept   = "accept"   // take the recipient unverified
+)
 
 // Values of SMTP.BareLF.
 const (

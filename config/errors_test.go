@@ -70,6 +70,14 @@ func TestLoadValidation(t *testing.T) {
 		{"resolve typo", "[smtp]\nresolve_client_name = false", []string{`F: smtp.resolve_client_name: unknown key (did you mean "resolve_client_names"?)`}},
 		{"dns_timeout zero", "[smtp]\ndns_timeout = \"0s\"", []string{`F: smtp.dns_timeout: must be > 0`}},
 		{"dns_timeout number", "[smtp]\ndns_timeout = 5", []string{`F: smtp.dns_timeout: want a duration such as "30s", "5m" or "5d", got integer 5`}},
+		{"verify with maildir", "[smtp]\nverify_recipients = true",
+			[]string{`F: smtp.verify_recipients: needs an smtp or lmtp downstream; downstream.address "maildir:./var/mail" is a maildir`}},
+		{"verify_recipients type", "[smtp]\nverify_recipients = \"yes\"\n[downstream]\naddress = \"smtp://127.0.0.1:25\"",
+			[]string{`F: smtp.verify_recipients: want true or false, got "yes"`}},
+		{"verify_on_error", "[smtp]\nverify_on_error = \"reject\"", []string{`F: smtp.verify_on_error: unknown action "reject" (want tempfail, accept)`}},
+		{"verify_cache_ttl zero", "[smtp]\nverify_cache_ttl = \"0s\"", []string{`F: smtp.verify_cache_ttl: must be > 0`}},
+		{"verify_negative_ttl", "[smtp]\nverify_negative_ttl = \"soon\"", []string{`F: smtp.verify_negative_ttl: bad duration "soon" (want e.g. "30s", "5m", "1h30m", "5d")`}},
+		{"verify_timeout zero", "[smtp]\nverify_timeout = \"0s\"", []string{`F: smtp.verify_timeout: must be > 0`}},
 
 		// [queue]
 		{"retry empty", "[queue]\nretry = []", []string{`F: queue.retry: must list at least one delay`}},

@@ -187,6 +187,7 @@ func (l *loader) decode() *Config {
 	cfg.SMTP = readSMTP(r)
 	cfg.Queue = readQueue(r, cfg.DataDir)
 	cfg.Downstream = readDownstream(r)
+	checkVerify(r, cfg.SMTP, cfg.Downstream)
 	cfg.MilterServer = readMilterServer(r)
 	cfg.Metrics = readMetrics(r)
 	cfg.Milters = l.readMilters()

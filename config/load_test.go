@@ -60,6 +60,10 @@ func defaultConfig() *Config {
 			ResolveClientNames:  true,
 			DNSTimeout:          5 * time.Second,
 			ProxyNetworks:       []netip.Prefix{},
+			VerifyCacheTTL:      time.Hour,
+			VerifyNegativeTTL:   10 * time.Minute,
+			VerifyTimeout:       30 * time.Second,
+			VerifyOnError:       "tempfail",
 		},
 		Queue: Queue{
 			Dir:    filepath.Join("var", "spool"),
@@ -125,6 +129,11 @@ max_connections_per_ip = 5
 bare_lf = "normalize"
 resolve_client_names = false
 dns_timeout = "2s"
+verify_recipients = true
+verify_cache_ttl = "2h"
+verify_negative_ttl = "1m"
+verify_timeout = "5s"
+verify_on_error = "accept"
 [smtp.tls]
 cert_file = "cert.pem"
 key_file = "key.pem"
@@ -223,6 +232,11 @@ func TestLoadFile(t *testing.T) {
 			ShutdownTimeout:     30 * time.Second,
 			DNSTimeout:          2 * time.Second,
 			ProxyNetworks:       []netip.Prefix{},
+			VerifyRecipients:    true,
+			VerifyCacheTTL:      2 * time.Hour,
+			VerifyNegativeTTL:   time.Minute,
+			VerifyTimeout:       5 * time.Second,
+			VerifyOnError:       "accept",
 		},
 		Queue: Queue{Dir: "/spool", Retry: []time.Duration{30 * time.Second, 24 * time.Hour}, MaxAge: 60 * time.Hour, SegmentSize: 1 << 20},
 		Downstream: Downstream{

@@ -34,6 +34,11 @@ func scalarDefaults() map[string]any {
 		"smtp.resolve_client_names":   true,
 		"smtp.dns_timeout":            "5s",
 		"smtp.proxy_networks":         []string{},
+		"smtp.verify_recipients":      false,
+		"smtp.verify_cache_ttl":       "1h",
+		"smtp.verify_negative_ttl":    "10m",
+		"smtp.verify_timeout":         "30s",
+		"smtp.verify_on_error":        VerifyOnErrorTempfail,
 
 		"queue.dir":             "",
 		"queue.retry":           []string{"1m", "5m", "15m", "1h", "4h"},

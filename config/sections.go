@@ -47,6 +47,11 @@ func readSMTP(r *reader) SMTP {
 		ResolveClientNames: r.boolean("smtp.resolve_client_names"),
 		DNSTimeout:         r.positiveDuration("smtp.dns_timeout"),
 		ProxyNetworks:      r.prefixes("smtp.proxy_networks"),
+		VerifyRecipients:   r.boolean("smtp.verify_recipients"),
+		VerifyCacheTTL:     r.positiveDuration("smtp.verify_cache_ttl"),
+		VerifyNegativeTTL:  r.positiveDuration("smtp.verify_negative_ttl"),
+		VerifyTimeout:      r.positiveDuration("smtp.verify_timeout"),
+		VerifyOnError:      r.enum("smtp.verify_on_error", "action", VerifyOnErrorTempfail, VerifyOnErrorAccept),
 	}
 	if len(s.Listen) == 0 && r.ok("smtp.listen") {
 		r.fail("smtp.listen", "must list at least one host:port")
@@ -68,6 +73,14 @@ func readSMTP(r *reader) SMTP {
 		r.fail("smtp.tls", "cert_file and key_file go together: set both or neither")
 	}
 	return s
+}
+
+// checkVerify refuses recipient verification without a downstream to
+// ask: a maildir has nobody to answer RCPT.
+func checkVerify(r *reader, s SMTP, d Downstream) {
+	if s.VerifyRecipients && d.Target.Kind == "maildir" && r.ok("smtp.verify_recipients") && r.ok("downstream.address") {
+		r.fail("smtp.verify_recipients", "needs an smtp or lmtp downstream; downstream.address %q is a maildir", d.Address)
+	}
 }
 
 func readQueue(r *reader, dataDir string) Queue {

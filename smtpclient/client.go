@@ -22,7 +22,8 @@ type Client struct {
 	tlsConfig *cryptotls.Config
 	log       *slog.Logger
 
-	slots chan struct{} // one token per connection in use by a delivery
+	slots  chan struct{} // one token per connection in use by a delivery
+	verify verifyPool    // VerifyRecipient's connections
 
 	mu     sync.Mutex
 	idle   []*session // most recently used last
@@ -45,6 +46,7 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.slots = make(chan struct{}, opts.MaxConnections)
+	c.verify.slots = make(chan struct{}, opts.MaxConnections)
 	return c, nil
 }
 
@@ -98,8 +100,10 @@ func (c *Client) logResults(m *envelope.Delivery, results []envelope.RcptResult)
 }
 
 // Close ends the idle connections with QUIT; connections busy with a
-// delivery close when it ends. Deliveries after Close are deferred.
+// delivery close when it ends. Deliveries after Close are deferred, and
+// verifications fail temporarily.
 func (c *Client) Close() error {
+	c.closeVerify()
 	c.mu.Lock()
 	c.closed = true
 	idle := c.idle

@@ -37,6 +37,8 @@
 //   - connection reuse: up to MaxConnections connections, idle ones kept
 //     for IdleTimeout and reused after an RSET, for at most
 //     MaxMessagesPerConn transactions.
+//   - recipient verification (VerifyRecipient): MAIL FROM:<>, RCPT TO,
+//     RSET, on connections of its own (a few kept idle), no message sent.
 //
 // Results: a 2xx reply delivers, 4xx defers, 5xx fails, per recipient
 // (RCPT replies, and with LMTP the per-recipient replies after the final

@@ -43,6 +43,12 @@
 // TrustedNetworks or an authenticated client; otherwise 554 5.7.1 Relay
 // access denied.
 //
+// With a RecipientVerifier, a recipient of a RelayDomains domain that
+// passed relay control is then checked with the downstream before the
+// filters see it: a 5xx there gives 550 with the downstream's text, no
+// answer gives 450 4.1.1 (or acceptance, VerifyOnError). Recipients of
+// other domains are not verified.
+//
 // # Filters
 //
 // The filter session opens with the connection and sees every stage:

@@ -47,6 +47,14 @@ type Options struct {
 	// commands are advertised to them only.
 	XClientHosts  []netip.Prefix
 	XForwardHosts []netip.Prefix
+	// RecipientVerifier, when set, is asked at RCPT time about each
+	// recipient of a RelayDomains domain that passed relay control,
+	// before the filters see it: one the downstream refuses gets 550
+	// with the downstream's reply. nil: recipients are not verified.
+	RecipientVerifier RecipientVerifier
+	// VerifyOnError is what a recipient gets when its verification fails
+	// temporarily; default VerifyErrorTempfail (450 4.1.1).
+	VerifyOnError VerifyErrorPolicy
 
 	// TLSConfig enables STARTTLS; nil: not offered. See tls.ServerConfig.
 	TLSConfig *cryptotls.Config
@@ -112,6 +120,8 @@ type Timeouts struct {
 	TLSHandshake time.Duration
 	// DNS bounds the client name lookups; default 10s.
 	DNS time.Duration
+	// Verify bounds one RecipientVerifier call; default 30s.
+	Verify time.Duration
 }
 
 // Resolver looks up names; *net.Resolver satisfies it.
@@ -135,6 +145,13 @@ func (o Options) withDefaults() (Options, error) {
 	default:
 		return o, fmt.Errorf("smtpd: unknown bare LF policy %q (want reject or normalize)", o.BareLF)
 	}
+	switch o.VerifyOnError {
+	case "":
+		o.VerifyOnError = VerifyErrorTempfail
+	case VerifyErrorTempfail, VerifyErrorAccept:
+	default:
+		return o, fmt.Errorf("smtpd: unknown verify error policy %q (want tempfail or accept)", o.VerifyOnError)
+	}
 	defInt64(&o.MaxMessageSize, 50<<20)
 	defInt(&o.MaxRecipients, 1000)
 	defInt(&o.MaxConnections, 1000)
@@ -151,6 +168,7 @@ func (o Options) withDefaults() (Options, error) {
 	defDuration(&t.Connection, time.Hour)
 	defDuration(&t.TLSHandshake, 30*time.Second)
 	defDuration(&t.DNS, 10*time.Second)
+	defDuration(&t.Verify, 30*time.Second)
 	if o.DaemonName == "" {
 		o.DaemonName = "sluice"
 	}

@@ -140,11 +140,15 @@ func (s *session) cmdRcpt(args string) {
 		return
 	}
 	if !s.mayRelayTo(to.Addr) {
-		e := errorf(codeFailed, esPolicy, "<"+to.Addr+">: Relay access denied")
-		s.log.Info("smtpd: rejected", "stage", "rcpt", "from", tx.from.Addr, "to", to.Addr, "code", e.Code, "reply", "relay access denied")
-		s.rejectedRcpt(to, e)
-		s.srv.obs.RecipientRejected(e.Code)
-		s.fail(e)
+		s.refuseRcpt(to, errorf(codeFailed, esPolicy, "<"+to.Addr+">: Relay access denied"), "relay access denied")
+		return
+	}
+	// Verification comes after relay control and before the filters: an
+	// address the downstream does not know is refused like one this
+	// server does not relay for, and filters (greylisting, rate limits)
+	// never count it.
+	if e := s.verifyRcpt(to); e != nil {
+		s.refuseRcpt(to, e, "recipient verification: "+e.Message)
 		return
 	}
 	s.setRcptMacros(to.Addr)
@@ -163,6 +167,15 @@ func (s *session) cmdRcpt(args string) {
 		tx.rcpts = append(tx.rcpts, to)
 	}
 	s.reply(codeOK, esRecipientOK, "Ok")
+}
+
+// refuseRcpt answers e to a RCPT the server refuses before the filter's
+// verdict, and tells the filters that want to know.
+func (s *session) refuseRcpt(to envelope.Address, e *Error, reason string) {
+	s.log.Info("smtpd: rejected", "stage", "rcpt", "from", s.tx.from.Addr, "to", to.Addr, "code", e.Code, "reply", reason)
+	s.rejectedRcpt(to, e)
+	s.srv.obs.RecipientRejected(e.Code)
+	s.fail(e)
 }
 
 // rcptAddress parses and checks RCPT's argument.
@@ -218,13 +231,7 @@ func (s *session) mayRelayTo(addr string) bool {
 	if at < 0 || strings.ContainsAny(addr[:at], "%!@") {
 		return false
 	}
-	d := strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
-	for _, rd := range s.opts.RelayDomains {
-		if d == rd || (strings.HasPrefix(rd, ".") && strings.HasSuffix(d, rd)) {
-			return true
-		}
-	}
-	return false
+	return s.inRelayDomain(addr)
 }
 
 func hasRecipient(rcpts []envelope.Address, addr string) bool {

@@ -42,7 +42,8 @@ func serveKeyEffect(key string) keyEffect {
 		"smtp.max_message_size", "smtp.max_recipients", "smtp.max_connections", "smtp.max_connections_per_ip",
 		"smtp.bare_lf", "smtp.tls.cert_file", "smtp.tls.key_file", "smtp.auth.users_file",
 		"smtp.command_timeout", "smtp.data_timeout", "smtp.connection_timeout", "smtp.shutdown_timeout",
-		"smtp.resolve_client_names", "smtp.dns_timeout":
+		"smtp.resolve_client_names", "smtp.dns_timeout",
+		"smtp.verify_recipients", "smtp.verify_cache_ttl", "smtp.verify_negative_ttl", "smtp.verify_timeout", "smtp.verify_on_error":
 		return effectLive
 	}
 	return effectRestart // data_dir, smtp.listen, smtp.proxy_networks, and any key not listed
@@ -66,6 +67,7 @@ type live struct {
 	opts  smtpd.Options
 	chain *filter.Chain
 	certs *tls.ServerCertificates
+	ver   *verifyCache // recipient verification, nil when off
 	// chainHeld holds, for each earlier set of options that used chain
 	// too, the channel smtpd.Server.Reload closes once no session uses
 	// them: the chain is released when they all are, and so is this one.
@@ -143,6 +145,7 @@ type reloader struct {
 	load  func() (*config.Config, error) // the same file, environment and flags as at start
 	srv   *smtpd.Server
 	spool smtpd.Spool
+	down  downstreamVerifier // asked by recipient verification; nil: none
 	log   *slog.Logger
 	level *slog.LevelVar // log_level
 	cur   *live
@@ -162,6 +165,7 @@ func (r *reloader) reload() error {
 	if err != nil {
 		return err
 	}
+	applyVerify(nl, r.cur, r.down, r.log)
 	released, err := r.srv.Reload(nl.opts)
 	if err != nil {
 		if nl.chain != r.cur.chain {

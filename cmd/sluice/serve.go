@@ -25,6 +25,7 @@ type serveEnv struct {
 	level *slog.LevelVar                 // the logger's level: log_level, set again on reload
 	load  func() (*config.Config, error) // loads the configuration again on SIGHUP
 	obs   smtpd.Observer                 // the SMTP server's, for metrics; nil: none
+	down  downstreamVerifier             // the downstream client, for recipient verification; nil: none
 }
 
 // runServe runs the SMTP front-end and the queue runner until ctx ends,
@@ -63,6 +64,9 @@ func runServe(ctx context.Context, cfg *config.Config, env serveEnv) error {
 		return err
 	}
 	defer closeDeliverer()
+	if c, ok := deliverer.(*smtpclient.Client); ok {
+		env.down = c
+	}
 	r, err := newSMTPServer(cfg, queueSpool{q}, env)
 	if err != nil {
 		return err
@@ -124,12 +128,13 @@ func newSMTPServer(cfg *config.Config, spool smtpd.Spool, env serveEnv) (*reload
 	if err != nil {
 		return nil, err
 	}
+	applyVerify(l, nil, env.down, env.log)
 	l.opts.Observer = env.obs // Reload keeps it
 	srv, err := smtpd.NewServer(l.opts)
 	if err != nil {
 		return nil, err
 	}
-	return &reloader{load: env.load, srv: srv, spool: spool, log: env.log, level: env.level, cur: l}, nil
+	return &reloader{load: env.load, srv: srv, spool: spool, down: env.down, log: env.log, level: env.level, cur: l}, nil
 }
 
 // listenAll opens the SMTP listeners, behind the PROXY protocol when
