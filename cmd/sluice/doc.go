@@ -1,6 +1,7 @@
 // Command sluice is the one binary of sluice: the SMTP front-end (serve),
 // the milter server (milter), a milter test harness (milter-test), queue
-// operations (queue), configuration checks (check-config) and version.
+// operations (queue), configuration checks (check-config), DKIM key generation (dkim-keygen)
+// and version.
 //
 // It is the only package that wires the others together: it loads a
 // config.Config (file, SLUICE_* environment, flags), builds each package's

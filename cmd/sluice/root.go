@@ -43,6 +43,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newMilterTestCmd(),
 		newQueueCmd(),
 		newCheckConfigCmd(stdout),
+		newDKIMKeygenCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)
 	return root
