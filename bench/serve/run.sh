@@ -7,12 +7,12 @@
 #
 # Both accept each message into a durable queue (fsync before the 250
 # reply: sluice always, Postfix by default) and relay it to the same
-# counting smtp-sink. sluice runs its default filter set (the headers
-# filter adding "X-Filtered-By: sluice"), no milters, downstream TLS off and
-# no XCLIENT/XFORWARD (smtp-sink does not offer them); Postfix runs without
-# a milter. For every size and concurrency, each system gets MESSAGES
-# messages from smtp-source; a run is timed from the start of smtp-source
-# until the sink has counted the last of them. Everything runs on
+# counting smtp-sink. sluice runs the filter set FILTERS names (below), no
+# milters, downstream TLS off and no XCLIENT/XFORWARD (smtp-sink does not
+# offer them); Postfix runs without a milter or restriction beyond its
+# defaults, whatever FILTERS says. For every size and concurrency, each
+# system gets MESSAGES messages from smtp-source; a run is timed from the
+# start of smtp-source until the sink has counted the last of them. Everything runs on
 # 127.0.0.1 under a temporary directory; /etc/postfix and the system's
 # Postfix are not touched. Needs root (the Postfix master runs as root),
 # postfix (postfix, smtp-source, smtp-sink) and Go. See bench/README.md.
@@ -23,6 +23,16 @@
 #   MESSAGES      messages per run for bodies up to 64 KiB           [2000]
 #   BIG_MESSAGES  messages per run for larger bodies                 [$MESSAGES]
 #   SYSTEMS       any of: postfix sluice                             ["postfix sluice"]
+#   FILTERS       sluice's filters: default or typical               [default]
+#                   default: no [filters] table, so the built-in default
+#                     set: the headers filter adding "X-Filtered-By: sluice"
+#                   typical: the built-in filters that need no DNS, as an
+#                     operator would run them: ratelimit (limits never
+#                     reached, loopback not exempt), access (rules that
+#                     match nothing sent), greylist (loopback not exempt;
+#                     each triplet is passed once before use), headers, and
+#                     dkim signing every message with an RSA 2048 key for
+#                     the sender's domain "test" (made with openssl)
 #   REPEAT        rounds; each measures every combination once       [1]
 #   WARMUP        unmeasured messages into each system at the start  [200]
 #   RUN_TIMEOUT   seconds allowed for one run                        [300]
@@ -42,6 +52,7 @@ SESSIONS=${SESSIONS:-"1 10 50"}
 MESSAGES=${MESSAGES:-2000}
 BIG_MESSAGES=${BIG_MESSAGES:-$MESSAGES}
 SYSTEMS=${SYSTEMS:-"postfix sluice"}
+FILTERS=${FILTERS:-default}
 REPEAT=${REPEAT:-1}
 WARMUP=${WARMUP:-200}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
@@ -50,6 +61,7 @@ SINK_USER=${SINK_USER:-nobody}
 KEEP=${KEEP:-0}
 
 HEADER="X-Filtered-By: sluice"
+GREYLIST_DELAY=1 # seconds, [filters.greylist] delay with FILTERS=typical
 LOOPBACK=127.0.0.1
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -108,6 +120,11 @@ check_setup() {
 		case "$s" in postfix | sluice) ;; *) die "unknown system '$s' in SYSTEMS (want postfix, sluice)" ;; esac
 	done
 	[ -n "$SYSTEMS" ] || die "SYSTEMS is empty"
+	case "$FILTERS" in
+	default) ;;
+	typical) command -v openssl >/dev/null || die "missing tool: openssl, for FILTERS=typical's DKIM key" ;;
+	*) die "unknown FILTERS '$FILTERS' (want default, typical)" ;;
+	esac
 }
 
 # messages_for SIZE: messages per run for that body size.
@@ -118,10 +135,10 @@ messages_for() {
 # --- sluice -------------------------------------------------------------------
 
 # sluice_config FILE DOWNSTREAM_PORT: listens on SLUICE_PORT, queues under
-# TMP, relays to the sink. No [filters] table: the default set (headers,
-# adding X-Filtered-By: sluice) applies. The connection limits are raised:
-# every client is 127.0.0.1, and Postfix exempts $mynetworks from its
-# per-client limits (smtpd_client_event_limit_exceptions) the same way.
+# TMP, relays to the sink, with the filters of FILTERS (filters_config).
+# The connection limits are raised: every client is 127.0.0.1, and Postfix
+# exempts $mynetworks from its per-client limits
+# (smtpd_client_event_limit_exceptions) the same way.
 sluice_config() {
 	cat >"$1" <<CONF
 # written by bench/serve/run.sh
@@ -142,6 +159,76 @@ tls = "none"
 xclient = false
 xforward = false
 CONF
+	filters_config >>"$1"
+}
+
+# filters_config: the [filters] tables of FILTERS on stdout. default: none,
+# so the default set (headers, adding X-Filtered-By: sluice) applies.
+# typical: every built-in filter that needs no DNS, in the configuration an
+# operator would run, tuned only so that the benchmark's mail
+# (from@test, to@test and verify-serve@check, from 127.0.0.1) passes:
+#   - ratelimit: limits far above what a run sends in a window; loopback is
+#     not exempt, so every connection, MAIL and RCPT is counted;
+#   - access: a rule per stage, none of which matches;
+#   - greylist: loopback not whitelisted and no auto-whitelisting, so every
+#     RCPT looks its triplet up; greylist_prime passes each triplet once
+#     before it is used, and the state file (under data_dir) is saved;
+#   - headers: the same X-Filtered-By field as the default;
+#   - dkim: every message from 127.0.0.0/8 whose From is @test is signed
+#     (rsa-sha256, relaxed/relaxed) with the 2048-bit key of dkim_key; a
+#     signed message is not verified, so no DNS lookup is made.
+filters_config() {
+	[ "$FILTERS" = typical ] || return 0
+	cat <<CONF
+
+[filters.ratelimit]
+connections = 10000000
+messages = 10000000
+recipients = 10000000
+window = "1m"
+exempt_networks = []
+
+[filters.access]
+rules = [
+  { client = "192.0.2.0/24", action = "reject" },
+  { helo = ".spam.example", action = "reject", reply = "550 5.7.1 Bad HELO" },
+  { sender = "@spam.example", action = "reject" },
+  { sender = "/^bounce-[0-9]+@/", action = "quarantine", reason = "bulk" },
+  { recipient = "abuse@example.com", action = "accept" },
+  { recipient = ".invalid", action = "reject" },
+]
+
+[filters.greylist]
+delay = "${GREYLIST_DELAY}s"
+auto_whitelist_count = 0
+whitelist_networks = []
+
+[filters.headers]
+add = ["$HEADER"]
+
+[filters.dkim]
+verify = true
+sign_networks = ["127.0.0.0/8"]
+keys = [{ domain = "test", selector = "bench", key_file = "$TMP/dkim.pem" }]
+CONF
+}
+
+# dkim_key: FILTERS=typical's RSA 2048 signing key, readable by root only.
+dkim_key() {
+	[ "$FILTERS" = typical ] || return 0
+	(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+		-out "$TMP/dkim.pem" 2>>"$TMP/openssl.log") || die "openssl could not make the DKIM key"
+}
+
+# greylist_prime RCPT: with FILTERS=typical, one attempt from from@test to
+# RCPT (refused: the triplet is new), then, after the greylist delay, one
+# that must pass; later messages to RCPT pass at once.
+greylist_prime() {
+	[ "$FILTERS" = typical ] || return 0
+	echo "== sluice: greylist priming for $1 (the first attempt is refused)" >>"$TMP/source.log"
+	timeout "$RUN_TIMEOUT" smtp-source -4 -m 1 -f from@test -t "$1" "$LOOPBACK:$SLUICE_PORT" \
+		>>"$TMP/source.log" 2>&1 && die "sluice: the greylist did not refuse a new triplet (to $1)"
+	sleep "$GREYLIST_DELAY.5"
 }
 
 # sluice_start DOWNSTREAM_PORT
@@ -264,8 +351,9 @@ warmup() {
 # sink (same configuration but the downstream port); the delivered copy
 # must carry the header and sluice's Received in its header section.
 check_sluice_header() {
-	local rcpt="verify-serve@check" f="" i
+	local rcpt="verify-serve@check" f="" i sig
 	sluice_start "$VSINK_PORT"
+	greylist_prime "$rcpt"
 	send sluice 1 1 1024 "$rcpt"
 	for i in $(seq 300); do
 		f=$(grep -l "^X-Rcpt-Args: <$rcpt>" "$TMP"/dump/* 2>/dev/null | head -n 1) || true
@@ -280,17 +368,38 @@ check_sluice_header() {
 	grep -q "^	by bench.localhost (sluice) with E\?SMTP id " "$f" ||
 		die "sluice: the delivered message lacks sluice's Received header ($f)"
 	log "sluice: the message the sink received carries '$HEADER' and sluice's Received header"
+	if [ "$FILTERS" = typical ]; then
+		# The fields of the header section unfolded, one a line; the
+		# signature's tags may come in any order.
+		sig=$(awk '{ sub(/\r$/, "") } $0 == "" { exit }
+			/^[ \t]/ { f = f $0; next } { if (f != "") print f; f = $0 } END { print f }' "$f" |
+			grep '^DKIM-Signature:') || true
+		case "$sig" in *[\ \;]d=test\;*) ;; *) sig="" ;; esac
+		case "$sig" in *[\ \;]s=bench\;*) ;; *) sig="" ;; esac
+		[ -n "$sig" ] ||
+			die "sluice: FILTERS=typical but the delivered message has no DKIM-Signature of d=test, s=bench ($f)"
+		log "sluice: and a DKIM-Signature of d=test, s=bench"
+	fi
 	log "--- header section of the message the sink dumped ---"
 	sed -n '1,/^\r\{0,1\}$/p' "$f" | tr -d '\r' >&2
 }
 
 # --- report -------------------------------------------------------------------
 
+# filters_summary: what FILTERS runs, for the output's header.
+filters_summary() {
+	case "$FILTERS" in
+	default) echo "headers (the default set, no [filters] table)" ;;
+	typical) echo "ratelimit access greylist headers dkim (signing each message, RSA 2048)" ;;
+	esac
+}
+
 # report: every run, then per size and concurrency the best of each system
 # (highest msgs/s, lowest server CPU per message) and the ratios.
 report() {
 	echo
 	echo "# $(nproc) CPUs, Postfix $(postconf -dh mail_version 2>/dev/null), $(go version | cut -d' ' -f3); load average at the end:$(cut -d' ' -f1-3 /proc/loadavg | sed 's/^/ /')"
+	echo "# sluice FILTERS=$FILTERS: $(filters_summary)"
 	echo "# SIZES=\"$SIZES\" SESSIONS=\"$SESSIONS\" MESSAGES=$MESSAGES BIG_MESSAGES=$BIG_MESSAGES REPEAT=$REPEAT WARMUP=$WARMUP IN_FLOW_DELAY=$IN_FLOW_DELAY"
 	echo "# each run: smtp-source -s SESSIONS -m MESSAGES -l SIZE -f from@test -t to@test 127.0.0.1:PORT"
 	echo "# srv_us, all_us: CPU time per message of the server (sluice; Postfix's master and every"
@@ -325,6 +434,7 @@ report() {
 setup() {
 	make_tmp sluice-serve-bench
 	mkdir -p "$TMP/sluice-data"
+	dkim_key
 	(cd "$ROOT" && go build -o "$TMP/sluice" ./cmd/sluice) || die "cannot build ./cmd/sluice"
 	start_sinks
 	free_port
@@ -342,9 +452,11 @@ main() {
 	trap 'exit 130' INT TERM
 	setup
 	log "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	log "sluice FILTERS=$FILTERS: $(filters_summary)"
 	case " $SYSTEMS " in *" sluice "*)
 		check_sluice_header
 		sluice_start "$SINK_PORT"
+		greylist_prime to@test
 		warmup sluice
 		;;
 	esac
