@@ -21,6 +21,9 @@
 // the union per stage, or nil, any macro, when a member's is nil), and
 // Close closes the members that implement io.Closer.
 //
+// Networks (NewNetworks, Loopback) is the client-network list filters
+// skip or trust, shared so that every filter reads it the same way.
+//
 // The package knows nothing of the wire: the milter codec lives in package
 // milter, and the two meet in miltersrv and milterclient.
 package filter

@@ -71,7 +71,7 @@ type Filter struct {
 	authservID  string
 	enforce     bool
 	tempfail    bool
-	skip        []netip.Prefix
+	skip        filter.Networks
 	timeout     time.Duration
 	ignoreAR    bool
 	ignoreSPF   bool
@@ -106,7 +106,7 @@ func New(opts Options) (*Filter, error) {
 		f.timeout = DefaultTimeout
 	}
 	var err error
-	if f.skip, err = skipNetworks(opts.SkipNetworks); err != nil {
+	if f.skip, err = filter.NewNetworks(opts.SkipNetworks, filter.Loopback()); err != nil {
 		bad("skip_networks", err)
 	}
 	if len(errs) > 0 {
@@ -133,24 +133,6 @@ func checkToken(s string) error {
 		}
 	}
 	return nil
-}
-
-// skipNetworks checks the configured networks, or gives the default.
-func skipNetworks(nets []netip.Prefix) ([]netip.Prefix, error) {
-	if nets == nil {
-		return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, nil
-	}
-	out := make([]netip.Prefix, 0, len(nets))
-	for i, p := range nets {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("[%d]: not a valid network", i)
-		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }
 
 // computeNeeds: connect and MAIL decide who is skipped, the header
@@ -184,14 +166,4 @@ func (f *Filter) NewSession(_ context.Context, macros filter.Macros) (filter.Ses
 		macros = filter.NoMacros
 	}
 	return &session{f: f, macros: macros}, nil
-}
-
-// skipped reports whether ip is in SkipNetworks.
-func (f *Filter) skipped(ip netip.Addr) bool {
-	for _, p := range f.skip {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

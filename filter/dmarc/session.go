@@ -31,7 +31,7 @@ type session struct {
 // Connect decides whether the connection is evaluated at all.
 func (s *session) Connect(_ context.Context, c *envelope.Conn) filter.Verdict {
 	ip := c.ClientAddr.Addr().Unmap().WithZone("")
-	s.skip = !c.ClientAddr.IsValid() || s.f.skipped(ip) || c.AuthLogin != ""
+	s.skip = !c.ClientAddr.IsValid() || s.f.skip.Contains(ip) || c.AuthLogin != ""
 	if s.skip {
 		return filter.Accept
 	}

@@ -56,7 +56,7 @@ func TestDefaults(t *testing.T) {
 	if f.timeout != DefaultTimeout || !f.header || f.resolver == nil || f.log == nil {
 		t.Errorf("timeout %s, header %v, resolver %v", f.timeout, f.header, f.resolver)
 	}
-	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	want := filter.Networks{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	if !reflect.DeepEqual(f.skip, want) {
 		t.Errorf("skip %v, want %v", f.skip, want)
 	}

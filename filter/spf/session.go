@@ -29,7 +29,7 @@ func (s *session) Connect(_ context.Context, c *envelope.Conn) filter.Verdict {
 	if c.ClientAddr.IsValid() {
 		s.ip = c.ClientAddr.Addr().Unmap().WithZone("")
 	}
-	s.skip = !s.ip.IsValid() || s.f.skipped(s.ip) || c.AuthLogin != ""
+	s.skip = !s.ip.IsValid() || s.f.skip.Contains(s.ip) || c.AuthLogin != ""
 	s.receiver = s.f.receiver
 	if s.receiver == "" && checkReceiver(c.Hostname) == nil {
 		s.receiver = c.Hostname

@@ -78,7 +78,7 @@ type Filter struct {
 	header                               bool
 	receiver                             string
 	timeout                              time.Duration
-	skip                                 []netip.Prefix
+	skip                                 filter.Networks
 	resolver                             Resolver
 	log                                  *slog.Logger
 	needs                                filter.Needs
@@ -113,7 +113,7 @@ func New(opts Options) (*Filter, error) {
 	case f.timeout == 0:
 		f.timeout = DefaultTimeout
 	}
-	if f.skip, err = skipNetworks(opts.SkipNetworks); err != nil {
+	if f.skip, err = filter.NewNetworks(opts.SkipNetworks, filter.Loopback()); err != nil {
 		bad("skip_networks", err)
 	}
 	if len(errs) > 0 {
@@ -127,24 +127,6 @@ func New(opts Options) (*Filter, error) {
 	}
 	f.needs = f.computeNeeds()
 	return f, nil
-}
-
-// skipNetworks checks the configured networks, or gives the default.
-func skipNetworks(nets []netip.Prefix) ([]netip.Prefix, error) {
-	if nets == nil {
-		return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, nil
-	}
-	out := make([]netip.Prefix, 0, len(nets))
-	for i, p := range nets {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("[%d]: not a valid network", i)
-		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }
 
 // computeNeeds: connect and HELO only record facts, MAIL answers, end of
@@ -175,14 +157,4 @@ func (f *Filter) NewSession(_ context.Context, macros filter.Macros) (filter.Ses
 		macros = filter.NoMacros
 	}
 	return &session{f: f, macros: macros}, nil
-}
-
-// skipped reports whether the client address is in SkipNetworks.
-func (f *Filter) skipped(ip netip.Addr) bool {
-	for _, p := range f.skip {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
