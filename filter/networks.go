@@ -36,9 +36,9 @@ func NewNetworks(nets []netip.Prefix, def Networks) (Networks, error) {
 }
 
 // Contains reports whether a is in one of the networks. An IPv4-mapped
-// IPv6 address matches as its IPv4 address.
+// IPv6 address matches as its IPv4 address, a zoned one without its zone.
 func (n Networks) Contains(a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	for _, p := range n {
 		if p.Contains(a) {
 			return true

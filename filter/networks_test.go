@@ -10,11 +10,13 @@ func TestNetworks(t *testing.T) {
 		netip.MustParsePrefix("10.1.2.3/8"),
 		netip.MustParsePrefix("::ffff:192.0.2.0/120"),
 		netip.MustParsePrefix("2001:db8::/32"),
+		netip.MustParsePrefix("fe80::/10"),
 	}, Loopback())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Networks{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+	want := Networks{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.0/24"),
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("fe80::/10")}
 	if len(nets) != len(want) {
 		t.Fatalf("NewNetworks = %v, want %v", nets, want)
 	}
@@ -28,7 +30,7 @@ func TestNetworks(t *testing.T) {
 		want bool
 	}{
 		{"10.200.0.1", true}, {"192.0.2.9", true}, {"::ffff:192.0.2.9", true},
-		{"2001:db8::1", true}, {"192.0.3.1", false}, {"127.0.0.1", false},
+		{"2001:db8::1", true}, {"fe80::1%eth0", true}, {"192.0.3.1", false}, {"127.0.0.1", false},
 	} {
 		if got := nets.Contains(netip.MustParseAddr(tt.addr)); got != tt.want {
 			t.Errorf("Contains(%s) = %v, want %v", tt.addr, got, tt.want)

@@ -46,15 +46,7 @@ func (s *session) Mail(context.Context, envelope.Address) filter.Verdict {
 }
 
 func (s *session) inNetworks() bool {
-	if !s.client.IsValid() {
-		return false
-	}
-	for _, p := range s.f.networks {
-		if p.Contains(s.client) {
-			return true
-		}
-	}
-	return false
+	return s.client.IsValid() && filter.Networks(s.f.networks).Contains(s.client)
 }
 
 // Header keeps the field as the MTA will write it (its value starts with

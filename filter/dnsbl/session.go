@@ -120,14 +120,7 @@ func (s *session) log(r result) {
 	}
 }
 
-func (f *Filter) skipped(a netip.Addr) bool {
-	for _, p := range f.skip {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (f *Filter) skipped(a netip.Addr) bool { return filter.Networks(f.skip).Contains(a) }
 
 func (f *Filter) actionName() string {
 	return [...]string{"reject", "tempfail", "tag"}[f.act]

@@ -247,15 +247,7 @@ func (f *Filter) clientNet(a netip.Addr) netip.Prefix {
 }
 
 // whitelisted reports whether a is in WhitelistNetworks.
-func (f *Filter) whitelisted(a netip.Addr) bool {
-	a = a.Unmap().WithZone("")
-	for _, p := range f.white {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (f *Filter) whitelisted(a netip.Addr) bool { return filter.Networks(f.white).Contains(a) }
 
 func unmapPrefix(p netip.Prefix) netip.Prefix {
 	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {

@@ -192,14 +192,7 @@ func (f *Filter) Tracked() int { return f.table.len() }
 func (f *Filter) clock() int64 { return int64(f.now().Sub(f.epoch)) }
 
 // isExempt reports whether addr (unmapped) is in an exempt network.
-func (f *Filter) isExempt(addr netip.Addr) bool {
-	for _, p := range f.exempt {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
+func (f *Filter) isExempt(addr netip.Addr) bool { return filter.Networks(f.exempt).Contains(addr) }
 
 // keyOf names the client of addr (unmapped, without zone): the IPv4
 // address, or the IPv6 network of its first v6bits bits.
