@@ -176,15 +176,7 @@ func TestLoadValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.body)
-			cfg, err := Load(LoadOptions{File: path})
-			if err == nil {
-				t.Fatalf("Load() = %+v, want errors", cfg)
-			}
-			want := strings.ReplaceAll(strings.Join(tt.want, "\n"), "F: ", path+": ")
-			if err.Error() != want {
-				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
-			}
+			wantLoadErrors(t, tt.body, tt.want)
 		})
 	}
 }

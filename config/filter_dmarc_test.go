@@ -3,7 +3,6 @@ package config
 import (
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -78,28 +77,14 @@ func TestLoadDMARCErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, "[filters.dmarc]\n"+tt.body)
-			cfg, err := Load(LoadOptions{File: path})
-			if err == nil {
-				t.Fatalf("Load() = %+v, want errors", cfg.Filters.DMARC)
-			}
-			want := strings.ReplaceAll(strings.Join(tt.want, "\n"), "F: ", path+": ")
-			if err.Error() != want {
-				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
-			}
+			wantLoadErrors(t, "[filters.dmarc]\n"+tt.body, tt.want)
 		})
 	}
 }
 
 func TestChangedDMARC(t *testing.T) {
 	clearEnv(t)
-	load := func(body string) *Config {
-		cfg, err := Load(LoadOptions{File: writeConfig(t, body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := func(body string) *Config { return mustLoad(t, body) }
 	a := load("[filters.dmarc]\nenforce = true")
 	if got := Changed(a, load("[filters.dmarc]")); !reflect.DeepEqual(got, []string{"filters.dmarc"}) {
 		t.Errorf("Changed = %q, want [filters.dmarc]", got)

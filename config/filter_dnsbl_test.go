@@ -2,7 +2,6 @@ package config
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -93,28 +92,14 @@ resolver = "dns.example:53"
 			[]string{`F: filters.dnsbl.timeout: must be at most 2m, got 5m0s`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			path := writeConfig(t, c.body)
-			cfg, err := Load(LoadOptions{File: path})
-			if err == nil {
-				t.Fatalf("Load() = %+v, want errors", cfg.Filters.DNSBL)
-			}
-			want := strings.ReplaceAll(strings.Join(c.want, "\n"), "F: ", path+": ")
-			if err.Error() != want {
-				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
-			}
+			wantLoadErrors(t, c.body, c.want)
 		})
 	}
 }
 
 func TestDNSBLChanged(t *testing.T) {
 	clearEnv(t)
-	load := func(body string) *Config {
-		cfg, err := Load(LoadOptions{File: writeConfig(t, body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := func(body string) *Config { return mustLoad(t, body) }
 	a := load("[filters.dnsbl]\nzones = [\"a.example\"]")
 	b := load("[filters.dnsbl]\nzones = [\"a.example\"]\nthreshold = 2")
 	if got := Changed(a, b); !reflect.DeepEqual(got, []string{"filters.dnsbl"}) {

@@ -3,7 +3,6 @@ package config
 import (
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -82,28 +81,14 @@ func TestLoadRateLimitErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, "[filters.ratelimit]\n"+tt.body)
-			cfg, err := Load(LoadOptions{File: path})
-			if err == nil {
-				t.Fatalf("Load() = %+v, want errors", cfg.Filters.RateLimit)
-			}
-			want := strings.ReplaceAll(strings.Join(tt.want, "\n"), "F: ", path+": ")
-			if err.Error() != want {
-				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
-			}
+			wantLoadErrors(t, "[filters.ratelimit]\n"+tt.body, tt.want)
 		})
 	}
 }
 
 func TestChangedRateLimit(t *testing.T) {
 	clearEnv(t)
-	load := func(body string) *Config {
-		cfg, err := Load(LoadOptions{File: writeConfig(t, body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := func(body string) *Config { return mustLoad(t, body) }
 	a := load("[filters.ratelimit]\nmessages = 2")
 	b := load("[filters.ratelimit]\nmessages = 3")
 	if got := Changed(a, b); !reflect.DeepEqual(got, []string{"filters.ratelimit"}) {

@@ -3,7 +3,6 @@ package config
 import (
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -95,28 +94,14 @@ func TestLoadSPFErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, "[filters.spf]\n"+tt.body)
-			cfg, err := Load(LoadOptions{File: path})
-			if err == nil {
-				t.Fatalf("Load() = %+v, want errors", cfg.Filters.SPF)
-			}
-			want := strings.ReplaceAll(strings.Join(tt.want, "\n"), "F: ", path+": ")
-			if err.Error() != want {
-				t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
-			}
+			wantLoadErrors(t, "[filters.spf]\n"+tt.body, tt.want)
 		})
 	}
 }
 
 func TestChangedSPF(t *testing.T) {
 	clearEnv(t)
-	load := func(body string) *Config {
-		cfg, err := Load(LoadOptions{File: writeConfig(t, body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := func(body string) *Config { return mustLoad(t, body) }
 	a := load("[filters.spf]\nfail_action = \"tag\"")
 	if got := Changed(a, load("[filters.spf]")); !reflect.DeepEqual(got, []string{"filters.spf"}) {
 		t.Errorf("Changed = %q, want [filters.spf]", got)

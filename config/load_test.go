@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -395,4 +396,26 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("load() = %v, %v: want exactly one", cfg, err)
 		}
 	})
+}
+
+// wantLoadErrors loads a file holding body and checks that Load fails
+// with exactly want, one error per line, "F: " standing for the file.
+func wantLoadErrors(t *testing.T, body string, want []string) {
+	t.Helper()
+	path := writeConfig(t, body)
+	_, err := Load(LoadOptions{File: path})
+	w := strings.ReplaceAll(strings.Join(want, "\n"), "F: ", path+": ")
+	if err == nil || err.Error() != w {
+		t.Errorf("Load() error =\n%v\nwant\n%s", err, w)
+	}
+}
+
+// mustLoad loads a file holding body, failing the test on error.
+func mustLoad(t *testing.T, body string) *Config {
+	t.Helper()
+	cfg, err := Load(LoadOptions{File: writeConfig(t, body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
