@@ -82,35 +82,48 @@ func TestCommitWaitsForDirSync(t *testing.T) {
 	}
 }
 
-// TestGroupCommit: commits that rename while a directory fsync runs share
-// the next one: 1 + 20 Puts, 2 fsyncs of q/.
+// TestGroupCommit: commits that arrive while an fsync runs share the
+// next one: 1 + 20 Puts, 2 fsyncs. Big messages (a file each) share the
+// fsync of q/; small ones share the fsync of the log segment (the first
+// waits at the gate while its segment is created).
 func TestGroupCommit(t *testing.T) {
-	dir := t.TempDir()
-	fsys := &recFS{root: dir, gate: make(chan struct{})}
-	q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: -1})
-	const n = 21
-	errs := make(chan error, n)
-	putOne := func() {
-		_, err := q.Put(context.Background(), testRecord("b@example.org"), []byte(testHeader), strings.NewReader("x"))
-		errs <- err
-	}
-	go putOne()
-	waitFor(t, "the first commit's fsync to start", func() bool { return fsys.gated() == 1 })
-	for range n - 1 {
-		go putOne()
-	}
-	waitFor(t, "every other commit to wait for the next fsync", func() bool { return q.commit.waiting() == n-1 })
-	close(fsys.gate)
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := fsys.count("syncdir q"); got != 2 {
-		t.Errorf("%d directory fsyncs for %d commits, want 2", got, n)
-	}
-	if recs, _ := q.List(); len(recs) != n {
-		t.Errorf("%d messages listed, want %d", len(recs), n)
+	for _, tt := range []struct {
+		name   string
+		logMax int64
+		synced string // the fsync the commits share
+	}{
+		{"file per message", -1, "syncdir q"},
+		{"log", 0, "sync log/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fsys := &recFS{root: dir, gate: make(chan struct{})}
+			q := openTest(t, Options{Dir: dir, FS: fsys, LogMaxMessage: tt.logMax})
+			const n = 21
+			errs := make(chan error, n)
+			putOne := func() {
+				_, err := q.Put(context.Background(), testRecord("b@example.org"), []byte(testHeader), strings.NewReader("x"))
+				errs <- err
+			}
+			go putOne()
+			waitFor(t, "the first commit's fsync to start", func() bool { return fsys.gated() == 1 })
+			for range n - 1 {
+				go putOne()
+			}
+			waitFor(t, "every other commit to wait for the next fsync", func() bool { return q.commit.waiting() == n-1 })
+			close(fsys.gate)
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := fsys.count(tt.synced); got != 2 {
+				t.Errorf("%d fsyncs (%s) for %d commits, want 2", got, tt.synced, n)
+			}
+			if recs, _ := q.List(); len(recs) != n {
+				t.Errorf("%d messages listed, want %d", len(recs), n)
+			}
+		})
 	}
 }
 

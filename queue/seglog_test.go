@@ -32,39 +32,6 @@ func TestLogCommitOrder(t *testing.T) {
 	}
 }
 
-// TestLogGroupCommit: puts that arrive while the log is being synced share
-// the next fsync: 1 + 20 Puts, 2 fsyncs of the segment.
-func TestLogGroupCommit(t *testing.T) {
-	dir := t.TempDir()
-	fsys := &recFS{root: dir, gate: make(chan struct{})}
-	q := openTest(t, Options{Dir: dir, FS: fsys})
-	const n = 21
-	errs := make(chan error, n)
-	putOne := func() {
-		_, err := q.Put(context.Background(), testRecord("b@example.org"), []byte(testHeader), strings.NewReader("x"))
-		errs <- err
-	}
-	go putOne()
-	// The first batch waits at the gate while its segment is created.
-	waitFor(t, "the first batch to start", func() bool { return fsys.gated() == 1 })
-	for range n - 1 {
-		go putOne()
-	}
-	waitFor(t, "every other put to wait for the next batch", func() bool { return q.commit.waiting() == n-1 })
-	close(fsys.gate)
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := fsys.count("sync log/"); got != 2 {
-		t.Errorf("%d segment fsyncs for %d puts, want 2", got, n)
-	}
-	if recs, _ := q.List(); len(recs) != n {
-		t.Errorf("%d messages listed, want %d", len(recs), n)
-	}
-}
-
 // TestLogWriteFailure: a failed append answers every put of its batch
 // with ErrTemporary, leaves nothing that recovery would bring back, and
 // the next put works.
