@@ -62,9 +62,14 @@ func (q *Queue) Show(id string) (*Record, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	if r := q.showLogged(id); r != nil {
+	if r, _ := q.findLogged(id); r != nil {
 		return r, nil
 	}
+	return q.showFile(id)
+}
+
+// showFile returns the record of message id from q/ (see Show).
+func (q *Queue) showFile(id string) (*Record, error) {
 	r, err := q.loadMessage(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -75,36 +80,48 @@ func (q *Queue) Show(id string) (*Record, error) {
 	return r, nil
 }
 
-// showLogged returns the record of id if the message is in the log (and
-// not also in q/, where it is moving).
-func (q *Queue) showLogged(id string) *Record {
+// findLogged returns the record of id and where its content is, if the
+// message is in the log (and not also in q/, where it is moving). The
+// owner knows; a client of the owner reads the log, once.
+func (q *Queue) findLogged(id string) (*Record, *logLoc) {
 	if q.owner {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		if e := q.entries[id]; e != nil && e.loc != nil && !e.gone {
-			r := e.rec.clone()
-			return &r
+			r, l := e.rec.clone(), *e.loc
+			return &r, &l
 		}
-		return nil
+		return nil, nil
 	}
 	s, err := scanLog(q.logdir)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	if f, ok := s.live[id]; ok && !exists(q.msgPath(id)) {
-		return f.rec
+		l := f.loc
+		return f.rec, &l
 	}
-	return nil
+	return nil, nil
 }
 
 // Message returns the content of message id as it is delivered: the
 // header section, then the body.
 func (q *Queue) Message(id string) (io.ReadCloser, error) {
-	r, err := q.Show(id)
+	if !validID(id) {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if r, loc := q.findLogged(id); r != nil {
+		rc, err := q.openLogged(*loc, r.Size, r.HeaderSize)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return rc, err
+		}
+		// The message moved to q/ and its segment went meanwhile.
+	}
+	r, err := q.showFile(id)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := q.openContent(id, r.Size, r.HeaderSize)
+	rc, err := q.openFile(id, r.Size, r.HeaderSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}

@@ -172,24 +172,14 @@ func (q *Queue) readLogged(loc logLoc, size, hsize int64) (body, header []byte, 
 }
 
 // locate returns where message id's content is in the log, or nil when it
-// has a file of its own (or is not queued). The owner knows; a client of
-// the owner reads the log.
+// has a file of its own (or is not queued). Only the owner delivers, so
+// only the owner asks: its entries know without reading the log.
 func (q *Queue) locate(id string) *logLoc {
-	if q.owner {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		if e := q.entries[id]; e != nil && e.loc != nil {
-			l := *e.loc
-			return &l
-		}
-		return nil
-	}
-	s, err := scanLog(q.logdir)
-	if err != nil {
-		return nil
-	}
-	if found, ok := s.live[id]; ok && !exists(q.msgPath(id)) {
-		return &found.loc
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e := q.entries[id]; e != nil && e.loc != nil {
+		l := *e.loc
+		return &l
 	}
 	return nil
 }
