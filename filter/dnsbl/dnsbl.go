@@ -23,13 +23,6 @@ const (
 	HeaderName = "X-DNSBL"
 )
 
-// DefaultSkipNetworks are the clients never looked up when
-// Options.SkipNetworks is nil: loopback.
-var DefaultSkipNetworks = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-}
-
 // Options configures the filter. Zones is required; every other field
 // has a default.
 type Options struct {
@@ -56,7 +49,7 @@ type Options struct {
 	// means DefaultTimeout. A lookup not answered in time has failed.
 	Timeout time.Duration
 	// SkipNetworks are the clients never looked up. nil means
-	// DefaultSkipNetworks; an empty, non-nil slice skips none.
+	// loopback (filter.Loopback); an empty, non-nil slice skips none.
 	SkipNetworks []netip.Prefix
 	// OnDNSError is what a failed lookup that could change the verdict
 	// does: "accept" (the default when empty) lets the client through,
@@ -118,7 +111,7 @@ func New(opts Options) (*Filter, error) {
 	if f.timeout < 0 || f.timeout > MaxTimeout {
 		errs = append(errs, optErr("timeout", "%v: want more than 0 and at most %v", opts.Timeout, MaxTimeout))
 	}
-	f.skip = DefaultSkipNetworks
+	f.skip = filter.Loopback()
 	if opts.SkipNetworks != nil {
 		f.skip = slices.Clone(opts.SkipNetworks)
 	}

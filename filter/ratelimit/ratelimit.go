@@ -17,13 +17,6 @@ const (
 	DefaultMaxClients = 100000
 )
 
-// DefaultExemptNetworks are the networks exempt when
-// Options.ExemptNetworks is nil: loopback.
-var DefaultExemptNetworks = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-}
-
 // Options configures the filter. The zero value limits nothing.
 type Options struct {
 	// Connections, Messages and Recipients are how many connections,
@@ -41,8 +34,8 @@ type Options struct {
 	// MaxClients bounds how many clients are tracked at once; 0:
 	// DefaultMaxClients.
 	MaxClients int
-	// ExemptNetworks are never limited. nil: DefaultExemptNetworks
-	// (loopback); an empty, non-nil slice exempts no network.
+	// ExemptNetworks are never limited. nil: loopback
+	// (filter.Loopback); an empty, non-nil slice exempts no network.
 	ExemptNetworks []netip.Prefix
 	// ExemptAuthenticated skips the message and recipient limits for a
 	// session that has authenticated (its {auth_authen} macro is set).
@@ -124,7 +117,7 @@ func withDefaults(o Options) (Options, error) {
 		bad("MaxClients must be > 0, got %d", o.MaxClients)
 	}
 	if o.ExemptNetworks == nil {
-		o.ExemptNetworks = DefaultExemptNetworks
+		o.ExemptNetworks = filter.Loopback()
 	}
 	for i, p := range o.ExemptNetworks {
 		switch {
